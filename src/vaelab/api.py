@@ -1,0 +1,122 @@
+"""The Python API: ``vaelab.train(config) -> Run`` and ``vaelab.load_run(path)``.
+
+    import vaelab
+    run = vaelab.train(dataset="mnist", epochs=5, latent_dim=2)
+    run.model.sample(16)            # [16, 28, 28] decoder means
+    run.metrics["test"]["elbo"]     # nats per image
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+
+from vaelab import rundir
+from vaelab.config import Config
+from vaelab.data import prepare_data
+from vaelab.errors import VaelabError
+from vaelab.evaluate import elbo_metrics
+from vaelab.figures import write_figures
+from vaelab.model import VAE
+from vaelab.objectives import build_objective
+from vaelab.run import Run, load_run, resolve_device
+from vaelab.trainer import train_model
+
+RUN_FILES = [rundir.CONFIG_FILE, rundir.MODEL_FILE, rundir.BEST_FILE, rundir.HISTORY_FILE,
+             rundir.METRICS_FILE, rundir.FIGURES_DIR]
+
+
+def resolve_config(config: Config | dict | str | Path | None, overrides: dict[str, Any]
+                   ) -> Config:
+    """A Config from a Config, a nested dict, a TOML/JSON file path or None (defaults),
+    with flat overrides such as ``epochs=3`` applied on top."""
+    from vaelab.config import read_config_file
+
+    if config is None:
+        resolved = Config()
+    elif isinstance(config, Config):
+        resolved = config
+    elif isinstance(config, dict):
+        resolved = Config.from_dict(config)
+    else:
+        resolved = Config.from_dict(read_config_file(config), where=str(config))
+    return resolved.replace(**overrides) if overrides else resolved
+
+
+def default_run_path(config: Config) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{config.data.dataset}-{config.objective.name}-{stamp}"
+
+
+def prepare_run_path(path: Path, *, force: bool) -> None:
+    """Refuse to write into an existing run unless ``force``: nothing saved is lost by
+    accident. With ``force`` only vaelab's own files are replaced."""
+    if path.exists() and not path.is_dir():
+        raise VaelabError(f"--out {path} is a file; give a directory path")
+    if path.is_dir() and any(path.iterdir()):
+        if not force:
+            raise VaelabError(f"--out {path} already exists and is not empty; choose another "
+                              "--out or pass --force to overwrite that run")
+        for name in RUN_FILES:
+            target = path / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def train(config: Config | dict | str | Path | None = None, *, out: str | Path | None = None,
+          force: bool = False, progress: bool = True, command: list[str] | None = None,
+          figures: bool = True, **overrides: Any) -> Run:
+    """Train a VAE and write its run directory; return the loaded ``Run``."""
+    from vaelab import __version__
+
+    config = resolve_config(config, overrides)
+    console = Console(stderr=True, quiet=not progress)
+    device = resolve_device(config.train.device)
+    # Everything that can fail on bad input happens before anything is written.
+    data = prepare_data(config.data, device)
+    torch.manual_seed(config.train.seed)
+    model = VAE(config, data.image_shape).to(device)
+    model.likelihood.check_support(data.train.x, f"training data of {config.data.dataset}")
+    objective = build_objective(config.objective)
+
+    run_path = Path(out) if out is not None else default_run_path(config)
+    prepare_run_path(run_path, force=force)
+    counts = model.parameter_counts()
+    rundir.write_json(run_path / rundir.CONFIG_FILE, {
+        "config": config.to_dict(),
+        "command": command if command is not None else list(sys.argv),
+        "vaelab_version": __version__,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "seed": config.train.seed,
+        "device": str(device),
+        "parameters": counts,
+        "data": data.describe(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    })
+    console.print(f"[bold]vaelab[/] training on {device}: {counts['total']:,} parameters "
+                  f"(encoder {counts['encoder']:,}, decoder {counts['decoder']:,}); "
+                  f"{data.train.x.shape[0]:,} training images → {run_path}")
+    train_model(model, objective, data, config, run_path, progress=progress, console=console)
+
+    run = load_run(run_path, device=str(device))
+    run.__dict__["data"] = data  # reuse the prepared splits (cached_property slot)
+    test = elbo_metrics(run.model, data, "test", batch_size=config.train.eval_batch_size)
+    if test:
+        rundir.merge_json(run_path / rundir.METRICS_FILE, {"test": test})
+    if figures:
+        write_figures(run)
+    return run
+
+
+__all__ = ["train", "load_run", "Run", "Config"]

@@ -1,0 +1,11 @@
+"""vaelab's one error type.
+
+Every problem a user can fix (bad config, missing data, corrupt file, unsupported data
+for a likelihood, non-finite loss) raises ``VaelabError`` with a one-line message that
+names the thing and says what to do. The CLI prints that line and exits with code 2;
+anything else escaping is a bug in vaelab.
+"""
+
+
+class VaelabError(Exception):
+    """A problem the user can fix; the message says what is wrong and how to fix it."""

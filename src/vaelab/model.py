@@ -1,0 +1,78 @@
+"""The VAE: networks + posterior + likelihood + prior. It produces distributions; the
+objective (objectives.py) turns them into a loss (DESIGN rule 1)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from vaelab.config import Config
+from vaelab.likelihoods import Likelihood, build_likelihood
+from vaelab.networks import NETWORKS, count_parameters
+from vaelab.posterior import DiagonalGaussian
+from vaelab.priors import Prior, build_prior
+
+
+class VAE(nn.Module):
+    """Images are handled flattened, [B, D] with D = H·W; the public helpers ``encode``,
+    ``decode``, ``sample`` and ``reconstruct`` also accept/return [B, H, W] images."""
+
+    def __init__(self, config: Config, image_shape: tuple[int, ...]):
+        super().__init__()
+        self.config = config
+        self.image_shape = tuple(image_shape)
+        self.data_dim = math.prod(self.image_shape)
+        self.latent_dim = config.network.latent_dim
+        self.likelihood: Likelihood = build_likelihood(config.likelihood)
+        networks = NETWORKS.get(config.network.name)(
+            config.network, self.image_shape, self.likelihood.params_per_pixel)
+        self.encoder = networks.encoder
+        self.decoder = networks.decoder
+        self.prior: Prior = build_prior(config.prior, self.latent_dim)
+
+    # -- the pieces the objectives use (flat tensors) --------------------------------
+    def posterior(self, x: torch.Tensor) -> DiagonalGaussian:
+        """q(z|x) for flattened images x [B, D]."""
+        return DiagonalGaussian.from_raw(self.encoder(x))
+
+    def decoder_params(self, z: torch.Tensor) -> torch.Tensor:
+        """Raw likelihood parameters [..., B, P·D] for latents [..., B, Z]."""
+        return self.decoder(z)
+
+    # -- public, image-shaped helpers (notebooks, figures) ---------------------------
+    def flatten(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], self.data_dim)
+
+    def to_images(self, flat: torch.Tensor) -> torch.Tensor:
+        return flat.reshape(flat.shape[0], *self.image_shape)
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
+        """q(z|x) for images [B, H, W] or [B, D]: use ``.mean`` for the posterior means."""
+        return self.posterior(self.flatten(x))
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Mean of p(x|z) as images [B, H, W]."""
+        return self.to_images(self.likelihood.mean(self.decoder_params(z)))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decoder means of n prior samples, [n, H, W]."""
+        return self.decode(self.prior.sample(n, generator=generator))
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Decoder mean at the posterior mean: the usual 'reconstruction', [B, H, W]."""
+        return self.decode(self.encode(x).mean)
+
+    def parameter_counts(self) -> dict[str, int]:
+        return {
+            "encoder": count_parameters(self.encoder),
+            "decoder": count_parameters(self.decoder),
+            "likelihood": count_parameters(self.likelihood),
+            "prior": count_parameters(self.prior),
+            "total": count_parameters(self),
+        }

@@ -1,0 +1,96 @@
+"""``Run``: a trained model loaded back from its run directory, for the CLI, figures and
+notebooks. Everything here reads the run directory only (DESIGN rule 5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vaelab import rundir
+from vaelab.config import Config
+from vaelab.data import PreparedData, prepare_data
+from vaelab.errors import VaelabError
+from vaelab.model import VAE
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when present, else CPU; anything else must be a usable device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise VaelabError(f"--device {name!r} is not a device name; use auto, cpu, cuda or "
+                          "cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise VaelabError(f"--device {name} asked for CUDA but no CUDA GPU is available; use "
+                          "--device cpu or auto")
+    if device.type not in ("cpu", "cuda"):
+        raise VaelabError(f"--device {name}: only cpu and cuda are supported")
+    return device
+
+
+@dataclass
+class Run:
+    """A run directory with its config, model (on ``device``), history and metrics."""
+
+    path: Path
+    config: Config
+    model: VAE
+    info: dict[str, Any] = field(default_factory=dict)  # provenance from config.json
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        return rundir.read_history(self.path / rundir.HISTORY_FILE)
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        path = self.path / rundir.METRICS_FILE
+        return rundir.read_json(path) if path.exists() else {}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @cached_property
+    def data(self) -> PreparedData:
+        """The run's data splits, prepared exactly as for training (same split seed)."""
+        return prepare_data(self.config.data, self.device)
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.path / rundir.FIGURES_DIR
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, epochs={len(self.history)})"
+
+
+def load_run(path: str | Path, *, checkpoint: str = "last", device: str = "cpu") -> Run:
+    """Load a run directory: config.json + the ``last`` (model.safetensors) or ``best``
+    checkpoint. The checkpoint's own config must build a model whose tensors match."""
+    path = Path(path)
+    if not path.is_dir():
+        raise VaelabError(f"run directory {path} does not exist; give the folder that "
+                          "`vaelab train` wrote")
+    if checkpoint not in rundir.CHECKPOINTS:
+        raise VaelabError(f"unknown checkpoint {checkpoint!r}; choose last or best")
+    info = rundir.read_json(path / rundir.CONFIG_FILE)
+    tensors, metadata = rundir.load_checkpoint(path / rundir.CHECKPOINTS[checkpoint])
+    if "config" not in metadata or "image_shape" not in metadata:
+        raise VaelabError(f"{path / rundir.CHECKPOINTS[checkpoint]} has no vaelab config in "
+                          "its metadata; it was not written by vaelab")
+    config = Config.from_dict(metadata["config"], where=str(path / rundir.CHECKPOINTS[
+        checkpoint]))
+    model = VAE(config, tuple(metadata["image_shape"]))
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0]
+        raise VaelabError(f"checkpoint in {path} does not match its config ({first}); the "
+                          "file is corrupt or was edited") from None
+    model.to(resolve_device(device)).eval()
+    return Run(path=path, config=config, model=model, info=info)

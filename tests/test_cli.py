@@ -1,0 +1,100 @@
+"""The command line as a user drives it: a smoke run on a real-MNIST subset and the error
+paths (one line on stderr, exit code 2, nothing written)."""
+
+import json
+import sys
+
+import pytest
+from conftest import requires_mnist
+
+from vaelab.cli import main
+
+
+def run_cli(monkeypatch, capsys, *args):
+    monkeypatch.setattr(sys, "argv", ["vaelab", *map(str, args)])
+    code = 0
+    try:
+        main()
+    except SystemExit as exit_:
+        code = exit_.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@requires_mnist
+def test_train_eval_sample_reconstruct_on_an_mnist_subset(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(monkeypatch, capsys, "train", "--dataset", "mnist", "--subset",
+                                512, "--epochs", 1, "--out", out, "--quiet")
+    assert code == 0, err
+    assert f"run directory: {out}" in stdout
+    info = json.loads((out / "config.json").read_text())
+    assert info["command"][:3] == ["vaelab", "train", "--dataset"]
+    assert info["data"]["n_train"] == 512
+
+    code, stdout, err = run_cli(monkeypatch, capsys, "eval", out, "--json")
+    assert code == 0, err
+    metrics = json.loads(stdout)["test"]
+    assert metrics["images"] == 512 and metrics["elbo"] < 0
+
+    code, stdout, err = run_cli(monkeypatch, capsys, "eval", out, "--checkpoint", "best")
+    assert code == 0, err
+    assert "test_best" in json.loads((out / "metrics.json").read_text())  # merged, kept
+    assert "test" in json.loads((out / "metrics.json").read_text())
+
+    code, stdout, err = run_cli(monkeypatch, capsys, "sample", out, "-n", 16, "--out",
+                                tmp_path / "s.png")
+    assert code == 0, err
+    assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, stdout, err = run_cli(monkeypatch, capsys, "reconstruct", out, "--out",
+                                tmp_path / "r.png")
+    assert code == 0, err
+    assert (tmp_path / "r.png").stat().st_size > 1000
+
+
+def test_help_lists_every_config_option(monkeypatch, capsys):
+    from vaelab.config import FIELDS
+
+    code, stdout, _ = run_cli(monkeypatch, capsys, "train", "--help")
+    assert code == 0
+    for spec in FIELDS:
+        assert f"--{spec.cli}" in stdout
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["train", "--beta", "-1"], "--beta (objective.beta) must be >= 0"),
+    (["train", "--latent-dim", "0"], "--latent-dim"),
+    (["train", "--hidden", "512,0"], "hidden size"),
+    (["train", "--lr", "0"], "--lr"),
+    (["train", "--likelihood", "gausian"], "did you mean 'gaussian'"),
+    (["train", "--epochs", "many"], "expects an integer"),
+    (["train", "--dataset", "digits", "--subset", "99999", "--epochs", "1"], "larger than"),
+    (["eval", "no/such/run"], "does not exist"),
+    (["sample", "no/such/run", "--out", "x.png"], "does not exist"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path, monkeypatch, capsys, args, fragment):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 2
+    assert fragment in err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists()  # nothing written
+
+
+def test_unknown_option_and_bad_config_file(tmp_path, monkeypatch, capsys):
+    code, _, err = run_cli(monkeypatch, capsys, "train", "--latnet-dim", "3")
+    assert code == 2 and "--latnet-dim" in err
+    config = tmp_path / "c.toml"
+    config.write_text("[network]\nlatent = 3\n")
+    code, _, err = run_cli(monkeypatch, capsys, "train", "--config", config)
+    assert code == 2 and "unknown config key network.latent" in err
+
+
+def test_sample_refuses_a_non_png_path(tmp_path, monkeypatch, capsys):
+    import vaelab
+
+    run = vaelab.train(out=tmp_path / "run", progress=False, figures=False, dataset="digits",
+                       epochs=1, hidden="16", latent_dim=2)
+    code, _, err = run_cli(monkeypatch, capsys, "sample", run.path, "--out",
+                           tmp_path / "s.jpg")
+    assert code == 2 and "must end in .png" in err
