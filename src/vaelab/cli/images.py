@@ -1,0 +1,46 @@
+"""``vaelab sample`` and ``vaelab reconstruct``: one PNG from a run, without training."""
+
+from __future__ import annotations
+
+import click
+
+from vaelab.cli.app import CONTEXT, cli
+from vaelab.cli.common import png_path
+
+CHECKPOINT = click.option("--checkpoint", type=click.Choice(["last", "best"]), default="last",
+                          show_default=True, help="Which weights to use.")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path())
+@click.option("-n", "count", type=click.IntRange(1, 4096), default=64, show_default=True,
+              help="Number of samples.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="PNG to write.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@CHECKPOINT
+def sample(run_dir: str, count: int, out: str, seed: int, checkpoint: str) -> None:
+    """Decode samples from the prior into a PNG grid."""
+    from vaelab.figures import FIGURES, save_figure
+    from vaelab.run import load_run
+
+    target = png_path(out)
+    run = load_run(run_dir, checkpoint=checkpoint)
+    path = save_figure(FIGURES.get("samples")(run, n=count, seed=seed), target)
+    click.echo(f"wrote {path}")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path())
+@click.option("-n", "count", type=click.IntRange(1, 256), default=16, show_default=True,
+              help="Number of test images.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="PNG to write.")
+@CHECKPOINT
+def reconstruct(run_dir: str, count: int, out: str, checkpoint: str) -> None:
+    """Test images above their reconstructions, as a PNG."""
+    from vaelab.figures import FIGURES, save_figure
+    from vaelab.run import load_run
+
+    target = png_path(out)
+    run = load_run(run_dir, checkpoint=checkpoint)
+    path = save_figure(FIGURES.get("reconstructions")(run, n=count), target)
+    click.echo(f"wrote {path}")

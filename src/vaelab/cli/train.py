@@ -1,0 +1,79 @@
+"""``vaelab train``: its options are generated from the config dataclasses
+(vaelab/config.py), so every config field is an option and a new field needs no CLI
+code. Values are parsed by ``config.coerce``: files and the command line share one parser
+and one set of error messages."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from vaelab.cli.app import CONTEXT, cli
+from vaelab.cli.common import print_metrics
+from vaelab.config import FIELDS, FieldSpec, coerce
+
+
+def config_options(command: Any) -> Any:
+    """Add one --option per config field."""
+    for spec in reversed(FIELDS):
+        default = spec.default
+        shown = "none" if default is None or default == [] else (
+            ",".join(map(str, default)) if isinstance(default, list) else default)
+        choices = spec.meta["choices"]
+        extra = f" Choices: {', '.join(choices())}." if choices else ""
+        command = click.option(
+            f"--{spec.cli}", f"opt_{spec.section}__{spec.name}", default=None,
+            metavar=_metavar(spec), help=f"{spec.help}{extra} [default: {shown}]")(command)
+    return command
+
+
+def _metavar(spec: FieldSpec) -> str:
+    text = str(spec.annotation)
+    if "list" in text:
+        return "N,N,..."
+    if "int" in text:
+        return "INT"
+    if "float" in text:
+        return "FLOAT"
+    return "TEXT"
+
+
+def config_from_options(config_file: str | None, options: dict[str, Any]):
+    """Defaults < --config file < command-line options, validated."""
+    from vaelab.config import Config, apply_overrides, read_config_file
+
+    config = Config()
+    if config_file:
+        config = apply_overrides(config, read_config_file(config_file), where=config_file)
+    nested: dict[str, dict[str, Any]] = {}
+    by_key = {f"opt_{spec.section}__{spec.name}": spec for spec in FIELDS}
+    for key, value in options.items():
+        if value is None:
+            continue
+        spec = by_key[key]
+        nested.setdefault(spec.section, {})[spec.name] = coerce(spec, value,
+                                                                where="command line")
+    return apply_overrides(config, nested, where="command line")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="TOML or JSON config file (sections data, network, likelihood, prior, "
+                   "objective, train); command-line options override it.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Run directory to write [default: runs/<dataset>-<objective>-<time>].")
+@click.option("--force", is_flag=True, help="Overwrite an existing run directory.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@config_options
+def train(config_file: str | None, out: str | None, force: bool, quiet: bool,
+          **options: Any) -> None:
+    """Train a VAE and write a self-describing run directory."""
+    from vaelab.api import train as train_run
+
+    config = config_from_options(config_file, options)
+    run = train_run(config, out=out, force=force, progress=not quiet,
+                    command=["vaelab", *sys.argv[1:]])
+    print_metrics(run.path, run.metrics)
+    click.echo(f"run directory: {run.path}")
