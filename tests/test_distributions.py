@@ -8,11 +8,12 @@ from torch import distributions as D
 
 from vaelab.config import Config, LikelihoodConfig, PriorConfig
 from vaelab.errors import VaelabError
-from vaelab.likelihoods import Bernoulli, Gaussian
+from vaelab.likelihoods.bernoulli import Bernoulli
+from vaelab.likelihoods.location_scale import Gaussian
 from vaelab.model import VAE
 from vaelab.objectives import build_objective
 from vaelab.posterior import DiagonalGaussian
-from vaelab.priors import StandardNormal
+from vaelab.priors.normal import Normal as StandardNormal
 
 
 def test_posterior_log_prob_and_sample_shapes_match_torch_distributions():
@@ -31,14 +32,14 @@ def test_bernoulli_log_prob_is_the_bernoulli_density_in_nats():
     logits = torch.randn(4, 10)
     x = torch.bernoulli(torch.full((4, 10), 0.5))
     expected = D.Bernoulli(logits=logits).log_prob(x).sum(-1)
-    torch.testing.assert_close(Bernoulli(LikelihoodConfig()).log_prob(x, logits), expected)
+    torch.testing.assert_close(Bernoulli(LikelihoodConfig(), 10).log_prob(x, logits), expected)
 
 
 def test_gaussian_log_prob_includes_the_normalising_constant():
     torch.manual_seed(0)
     params = torch.randn(4, 10)
     x = torch.rand(4, 10)
-    likelihood = Gaussian(LikelihoodConfig(name="gaussian", sigma=0.3))
+    likelihood = Gaussian(LikelihoodConfig(name="gaussian", sigma=0.3), 10)
     expected = D.Normal(torch.sigmoid(params), 0.3).log_prob(x).sum(-1)
     torch.testing.assert_close(likelihood.log_prob(x, params), expected)
 
@@ -46,16 +47,16 @@ def test_gaussian_log_prob_includes_the_normalising_constant():
 def test_log_probs_broadcast_over_leading_sample_dimension():
     params = torch.randn(6, 4, 10)  # [k, B, D]
     x = torch.rand(4, 10).round()
-    out = Bernoulli(LikelihoodConfig()).log_prob(x, params)
+    out = Bernoulli(LikelihoodConfig(), 10).log_prob(x, params)
     assert out.shape == (6, 4)
-    torch.testing.assert_close(out[2], Bernoulli(LikelihoodConfig()).log_prob(x, params[2]))
+    torch.testing.assert_close(out[2], Bernoulli(LikelihoodConfig(), 10).log_prob(x, params[2]))
 
 
 def test_bernoulli_rejects_data_outside_its_support():
     with pytest.raises(VaelabError, match=r"needs data in \[0, 1\]"):
-        Bernoulli(LikelihoodConfig()).check_support(torch.tensor([[0.0, 2.0]]), "my data")
+        Bernoulli(LikelihoodConfig(), 10).check_support(torch.tensor([[0.0, 2.0]]), "my data")
     with pytest.raises(VaelabError, match="NaN"):
-        Gaussian(LikelihoodConfig()).check_support(torch.tensor([[math.nan]]), "my data")
+        Gaussian(LikelihoodConfig(), 1).check_support(torch.tensor([[math.nan]]), "my data")
 
 
 def test_analytic_kl_matches_monte_carlo():

@@ -77,18 +77,22 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     import vaelab.api as api
     from vaelab.objectives import build_objective
 
-    def poisoned(cfg):
-        objective = build_objective(cfg)
+    class Poisoned:
+        """The real objective, but its loss turns NaN from step 30 on."""
 
-        def call(model, x, step, generator=None):
-            out = objective(model, x, step, generator=generator)
+        def __init__(self, cfg, steps_per_epoch):
+            self.inner = build_objective(cfg, steps_per_epoch)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def __call__(self, model, x, step, generator=None):
+            out = self.inner(model, x, step, generator=generator)
             if step >= 30:  # digits: 1294 training images = 21 steps of 64 per epoch
                 out.loss = out.loss * float("nan")
             return out
 
-        return call
-
-    monkeypatch.setattr(api, "build_objective", poisoned)
+    monkeypatch.setattr(api, "build_objective", Poisoned)
     with pytest.raises(VaelabError, match=r"non-finite loss at epoch 2, batch 10 \(step 31\)"):
         train_tiny(tmp_path / "run", batch_size=64)
     tensors, meta = rundir.load_checkpoint(tmp_path / "run" / "model.safetensors")

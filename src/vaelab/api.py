@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 import platform
 import shutil
 import sys
@@ -87,7 +88,9 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
     torch.manual_seed(config.train.seed)
     model = VAE(config, data.image_shape).to(device)
     model.likelihood.check_support(data.train.x, f"training data of {config.data.dataset}")
-    objective = build_objective(config.objective)
+    steps_per_epoch = math.ceil(len(data.train) / config.train.batch_size)
+    objective = build_objective(config.objective, steps_per_epoch)
+    objective.check(model)
 
     run_path = Path(out) if out is not None else default_run_path(config)
     prepare_run_path(run_path, force=force)
@@ -105,8 +108,11 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
     console.print(f"[bold]vaelab[/] training on {device}: {counts['total']:,} parameters "
-                  f"(encoder {counts['encoder']:,}, decoder {counts['decoder']:,}); "
-                  f"{data.train.x.shape[0]:,} training images → {run_path}")
+                  f"(encoder {counts['encoder']:,}, decoder {counts['decoder']:,}, likelihood "
+                  f"{counts['likelihood']:,}, prior {counts['prior']:,}); "
+                  f"{len(data.train):,} training images → {run_path}")
+    console.print(f"  {model.likelihood.describe()} likelihood · {model.prior.describe()} "
+                  f"prior · objective {objective.describe()}")
     train_model(model, objective, data, config, run_path, progress=progress, console=console)
 
     run = load_run(run_path, device=str(device))

@@ -76,6 +76,12 @@ def _objective_names() -> list[str]:
     return OBJECTIVES.names()
 
 
+def _schedule_names() -> list[str]:
+    from vaelab.objectives.schedules import KL_SCHEDULES
+
+    return KL_SCHEDULES.names()
+
+
 def _network_names() -> list[str]:
     from vaelab.networks import NETWORKS
 
@@ -133,25 +139,61 @@ class NetworkConfig:
         "'none' gives the single-linear-layer 'vanilla' VAE.")
     activation: str = option("relu", "Hidden activation.", choices=_activation_names)
     init: str = option("default", "Weight initialisation.", choices=_init_names)
+    gated: bool = option(False, "MLP hidden layers as gated linear units h = (Wx)·σ(Vx) "
+                         "(Dauphin et al. 2017; the VampPrior paper's MLPs).")
+    channels: list[int] = option(
+        [32, 64], "Channels of the conv network's stride-2 stages (each halves the image).")
 
 
 @dataclass
 class LikelihoodConfig:
     name: str = option("bernoulli", "Decoder likelihood p(x|z).", cli="likelihood",
                        choices=_likelihood_names)
-    sigma: float = option(1.0, "Fixed standard deviation of the gaussian likelihood.", low=0.0,
-                          low_open=True)
+    sigma: float = option(
+        0.7071067811865476, "Fixed scale of the gaussian (std σ) and laplace (scale b) "
+        "likelihoods. The default σ = 1/√2 makes the gaussian −log p = Σ(x−μ)² + const, "
+        "i.e. the summed MSE.", low=0.0, low_open=True)
+    learned_scale: str = option(
+        "per-pixel", "gaussian-learned / laplace-learned: a scale per pixel (output by the "
+        "decoder) or one shared learned scalar.", choices=lambda: ["per-pixel", "shared"])
+    sigma_min: float = option(0.01, "Lower bound of a learned scale.", low=0.0, low_open=True)
+    sigma_max: float = option(10.0, "Upper bound of a learned scale.", low=0.0, low_open=True)
+    perceptual_weight: float = option(
+        1.0, "perceptual: weight λ of the feature-matching term λ·Σ_l‖Φ_l(x) − Φ_l(x̂)‖².",
+        low=0.0, low_open=True)
+    pixel_loss: str = option(
+        "none", "perceptual: the pixel term added to it (the seed study's "
+        "'perceptual+BCE' is --perceptual-weight 0.01 --pixel-loss bce).",
+        choices=lambda: ["none", "bce", "mse"])
 
 
 @dataclass
 class PriorConfig:
     name: str = option("normal", "Prior p(z).", cli="prior", choices=_prior_names)
+    mean: float = option(0.0, "Location of the normal and laplace priors (every dimension).",
+                         cli="prior-mean")
+    std: float = option(1.0, "Standard deviation (not variance) of the normal prior: "
+                        "N(1, 2) is --prior-mean 1 --prior-std 2.", cli="prior-std", low=0.0,
+                        low_open=True)
+    scale: float = option(1.0, "Scale b of the laplace prior.", cli="prior-scale", low=0.0,
+                          low_open=True)
+    components: int = option(10, "Components of the mog prior / pseudo-inputs of the "
+                             "vampprior.", cli="prior-components", low=1)
 
 
 @dataclass
 class ObjectiveConfig:
     name: str = option("elbo", "Training objective.", cli="objective", choices=_objective_names)
     beta: float = option(1.0, "Weight of the KL term (beta-VAE; 1 is the true ELBO).", low=0.0)
+    warmup: float = option(0.0, "Length of the KL warm-up (linear from 0 to beta) or of one "
+                           "annealing cycle; 0 = none.", low=0.0)
+    warmup_unit: str = option("epochs", "Unit of --warmup.",
+                              choices=lambda: ["epochs", "steps"])
+    anneal: str = option("linear", "KL schedule: linear warm-up, or cyclical (Fu et al. "
+                         "2019: repeats every --warmup).", choices=_schedule_names)
+    free_bits: float = option(0.0, "Free bits λ in nats per latent dimension (Kingma et al. "
+                              "2016): Σ_j max(λ, batch-mean KL_j); 0 = off.", low=0.0)
+    iwae_k: int = option(5, "Importance samples of the iwae objective.", low=1)
 
 
 @dataclass

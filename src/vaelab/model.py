@@ -25,12 +25,13 @@ class VAE(nn.Module):
         self.image_shape = tuple(image_shape)
         self.data_dim = math.prod(self.image_shape)
         self.latent_dim = config.network.latent_dim
-        self.likelihood: Likelihood = build_likelihood(config.likelihood)
+        self.likelihood: Likelihood = build_likelihood(config.likelihood, self.data_dim)
         networks = NETWORKS.get(config.network.name)(
             config.network, self.image_shape, self.likelihood.params_per_pixel)
         self.encoder = networks.encoder
         self.decoder = networks.decoder
         self.prior: Prior = build_prior(config.prior, self.latent_dim)
+        self.prior.bind(self)
 
     # -- the pieces the objectives use (flat tensors) --------------------------------
     def posterior(self, x: torch.Tensor) -> DiagonalGaussian:

@@ -40,5 +40,15 @@ class DiagonalGaussian:
         return -0.5 * (((z - self.mean) ** 2) * torch.exp(-self.logvar)
                        + self.logvar + LOG_2PI).sum(-1)
 
+    def log_prob_per_dim(self, z: torch.Tensor) -> torch.Tensor:
+        """log q(z_j|x) per latent dimension, [..., B, Z]."""
+        return -0.5 * (((z - self.mean) ** 2) * torch.exp(-self.logvar) + self.logvar + LOG_2PI)
+
+    def log_prob_each(self, z: torch.Tensor) -> torch.Tensor:
+        """Every z [..., Z] under every one of these K Gaussians (mean [K, Z]): [..., K].
+        Used for mixtures such as the VampPrior, whose components are posteriors."""
+        diff = z.unsqueeze(-2) - self.mean  # [..., K, Z]
+        return -0.5 * (diff**2 * torch.exp(-self.logvar) + self.logvar + LOG_2PI).sum(-1)
+
     def detach(self) -> DiagonalGaussian:
         return DiagonalGaussian(self.mean.detach(), self.logvar.detach())

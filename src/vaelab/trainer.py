@@ -117,7 +117,7 @@ def train_model(model: VAE, objective: Objective, data: PreparedData, config: Co
             row: dict[str, float] = {"epoch": epoch, "step": state.step}
             train_loss, train_recon, train_kl = (float(v) / n for v in sums)
             row.update(train_loss=train_loss, train_recon=train_recon, train_kl=train_kl,
-                       train_elbo=-(train_recon + train_kl))
+                       train_elbo=-(train_recon + train_kl), kl_weight=out.kl_weight)
             if val is not None:
                 val_stats = evaluate_split(model, objective, val, train_cfg.eval_batch_size,
                                            seed=EVAL_SEED, step=state.step)

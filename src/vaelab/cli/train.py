@@ -23,9 +23,14 @@ def config_options(command: Any) -> Any:
             ",".join(map(str, default)) if isinstance(default, list) else default)
         choices = spec.meta["choices"]
         extra = f" Choices: {', '.join(choices())}." if choices else ""
-        command = click.option(
-            f"--{spec.cli}", f"opt_{spec.section}__{spec.name}", default=None,
-            metavar=_metavar(spec), help=f"{spec.help}{extra} [default: {shown}]")(command)
+        help_text = f"{spec.help}{extra} [default: {shown}]"
+        target = f"opt_{spec.section}__{spec.name}"
+        if spec.annotation is bool:  # a flag pair, --gated / --no-gated
+            command = click.option(f"--{spec.cli}/--no-{spec.cli}", target, default=None,
+                                   help=help_text)(command)
+        else:
+            command = click.option(f"--{spec.cli}", target, default=None,
+                                   metavar=_metavar(spec), help=help_text)(command)
     return command
 
 

@@ -1,0 +1,12 @@
+"""Decoder likelihoods p(x|z): one module per family, one registry (LIKELIHOODS)."""
+
+from vaelab.config import LikelihoodConfig
+from vaelab.likelihoods import bernoulli, location_scale  # noqa: F401  (register)
+from vaelab.likelihoods.base import LIKELIHOODS, Likelihood, check_unit_interval
+
+
+def build_likelihood(cfg: LikelihoodConfig, data_dim: int) -> Likelihood:
+    return LIKELIHOODS.get(cfg.name)(cfg, data_dim)
+
+
+__all__ = ["LIKELIHOODS", "Likelihood", "build_likelihood", "check_unit_interval"]

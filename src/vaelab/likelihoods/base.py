@@ -1,0 +1,70 @@
+"""The likelihood interface and its registry.
+
+Every likelihood turns the decoder's raw output ``params`` [..., B, P·D] into a
+distribution over flattened images [B, D] and answers in nats, summed per image (DESIGN
+rule 2): ``log_prob(x, params) -> [..., B]``. Adding one = a module in this package with
+one class + its ``@LIKELIHOODS.register`` line; tests/test_contracts.py runs the shared
+contract on every registered name.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vaelab.config import LikelihoodConfig
+from vaelab.errors import VaelabError
+from vaelab.registry import Registry
+
+
+class Likelihood(nn.Module):
+    """Base class. Subclasses set ``params_per_pixel`` and implement the four methods."""
+
+    params_per_pixel: int = 1
+    # Where one pixel lives: "binary" {0, 1}, "unit-interval" [0, 1] or "real" ℝ. The
+    # contract tests integrate the density over it and expect 1.
+    support: str = "real"
+    # False for losses that are not normalised densities (BCE on grey data is still a
+    # density only for binary data; perceptual is never one): then the "ELBO" is not a
+    # bound on log p(x) and outputs must say so.
+    is_density: bool = True
+
+    def __init__(self, cfg: LikelihoodConfig, data_dim: int):
+        super().__init__()
+        self.cfg = cfg
+        self.data_dim = data_dim
+
+    def log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) summed over pixels, nats: x [B, D], params [..., B, P·D] → [..., B]."""
+        raise NotImplementedError
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        """E[x|z], [..., B, D]: what figures show as the decoded image."""
+        raise NotImplementedError
+
+    def sample(self, params: torch.Tensor, generator: torch.Generator | None = None
+               ) -> torch.Tensor:
+        """x ~ p(x|z), [..., B, D]."""
+        raise NotImplementedError
+
+    def check_support(self, x: torch.Tensor, what: str) -> None:
+        """Raise a VaelabError naming ``what`` if the data cannot come from this
+        likelihood."""
+        if not torch.isfinite(x).all():
+            raise VaelabError(f"{what} contains NaN or infinite values; clean the data")
+
+    def describe(self) -> str:
+        """One line for reports: the likelihood and its settings."""
+        return self.cfg.name
+
+
+LIKELIHOODS: Registry[type[Likelihood]] = Registry("likelihood")
+
+
+def check_unit_interval(x: torch.Tensor, what: str, name: str) -> None:
+    """Shared support check of the likelihoods defined on [0, 1]."""
+    low, high = float(x.min()), float(x.max())
+    if low < 0 or high > 1:
+        raise VaelabError(f"{what} has values in [{low:g}, {high:g}] but the {name} "
+                          "likelihood needs data in [0, 1]; rescale the data or choose "
+                          "another --likelihood")

@@ -1,0 +1,73 @@
+"""The network interface: activations, initialisations and the NETWORKS registry.
+
+An encoder maps flattened images [B, D] to the raw posterior parameters [B, 2·Z] (mean
+and log-variance); a decoder maps latents [..., B, Z] to the raw likelihood parameters
+[..., B, P·D], where P is the likelihood's number of parameters per pixel. Networks know
+nothing about distributions: the model turns raw outputs into them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from vaelab.config import NetworkConfig
+from vaelab.registry import Registry
+
+ACTIVATIONS: Registry[Callable[[], nn.Module]] = Registry("activation")
+ACTIVATIONS.register("relu")(nn.ReLU)
+ACTIVATIONS.register("tanh")(nn.Tanh)
+ACTIVATIONS.register("softplus")(nn.Softplus)
+ACTIVATIONS.register("elu")(nn.ELU)
+ACTIVATIONS.register("leaky-relu")(nn.LeakyReLU)
+ACTIVATIONS.register("gelu")(nn.GELU)
+ACTIVATIONS.register("silu")(nn.SiLU)
+
+# The gain each activation needs under Kaiming init (He et al. 2015).
+_KAIMING_NONLINEARITY = {"relu": "relu", "leaky-relu": "leaky_relu", "elu": "relu",
+                         "gelu": "relu", "silu": "relu", "tanh": "tanh",
+                         "softplus": "relu", "linear": "linear", "sigmoid": "sigmoid"}
+
+INITS: Registry[Callable[[nn.Module, str], None]] = Registry("init")
+
+
+@INITS.register("default")
+def _default_init(layer: nn.Module, activation: str) -> None:
+    """PyTorch's own init (Kaiming-uniform with a = √5): leave the layer as built."""
+
+
+@INITS.register("kaiming")
+def _kaiming_init(layer: nn.Module, activation: str) -> None:
+    """He et al. 2015 normal init with the gain of the following activation, zero bias."""
+    nn.init.kaiming_normal_(layer.weight, nonlinearity=_KAIMING_NONLINEARITY[activation])
+    nn.init.zeros_(layer.bias)
+
+
+@INITS.register("xavier")
+def _xavier_init(layer: nn.Module, activation: str) -> None:
+    """Glorot & Bengio 2010 uniform init, zero bias."""
+    nn.init.xavier_uniform_(layer.weight)
+    nn.init.zeros_(layer.bias)
+
+
+def initialise(layer: nn.Module, cfg: NetworkConfig, activation: str) -> nn.Module:
+    """Apply the configured init to a Linear/Conv layer followed by ``activation``."""
+    INITS.get(cfg.init)(layer, activation)
+    return layer
+
+
+@dataclass
+class Networks:
+    encoder: nn.Module
+    decoder: nn.Module
+
+
+# A builder: (network config, image shape (H, W), likelihood params per pixel) → Networks.
+NETWORKS: Registry[Callable[[NetworkConfig, tuple[int, ...], int], Networks]] = Registry(
+    "network")
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,94 @@
+"""Every likelihood, prior, objective and network trains end to end and survives the run
+directory; parameter counts match the seed study's table."""
+
+import pytest
+import torch
+from conftest import requires_mnist
+from test_cli import run_cli
+
+import vaelab
+from vaelab.config import Config
+from vaelab.errors import VaelabError
+from vaelab.likelihoods import LIKELIHOODS
+from vaelab.model import VAE
+from vaelab.priors import PRIORS
+
+SMALL = ["--dataset", "mnist", "--subset", 512, "--epochs", 1, "--hidden", 64,
+         "--latent-dim", 4, "--quiet"]
+
+
+def smoke(tmp_path, monkeypatch, capsys, *options):
+    out = tmp_path / "run"
+    code, _, err = run_cli(monkeypatch, capsys, "train", *SMALL, *options, "--out", out)
+    assert code == 0, err
+    run = vaelab.load_run(out)
+    assert torch.isfinite(torch.tensor(run.metrics["test"]["elbo"]))
+    # The run directory restores the exact model (learned scales and priors included).
+    x = run.data.test.x[:8]
+    generator = torch.Generator().manual_seed(0)
+    z = run.model.prior.sample(4, generator=generator)
+    assert run.model.reconstruct(x).shape == (8, 28, 28)
+    reloaded = vaelab.load_run(out)
+    assert torch.equal(reloaded.model.decode(z), run.model.decode(z))
+    return run
+
+
+@requires_mnist
+@pytest.mark.parametrize("name", [n for n in LIKELIHOODS.names() if n != "perceptual"])
+def test_one_epoch_per_likelihood(tmp_path, monkeypatch, capsys, name):
+    run = smoke(tmp_path, monkeypatch, capsys, "--likelihood", name)
+    assert run.config.likelihood.name == name
+
+
+@requires_mnist
+@pytest.mark.parametrize("name", PRIORS.names())
+def test_one_epoch_per_prior(tmp_path, monkeypatch, capsys, name):
+    run = smoke(tmp_path, monkeypatch, capsys, "--prior", name, "--prior-components", 3)
+    assert run.config.prior.name == name
+
+
+@requires_mnist
+@pytest.mark.parametrize("options", [
+    ["--objective", "ae"],
+    ["--objective", "iwae", "--iwae-k", 3],
+    ["--warmup", 1, "--free-bits", 0.05],
+    ["--warmup", 5, "--warmup-unit", "steps", "--anneal", "cyclical"],
+    ["--network", "conv", "--channels", "8,16"],
+    ["--gated", "--init", "kaiming"],
+])
+def test_one_epoch_per_objective_and_network(tmp_path, monkeypatch, capsys, options):
+    smoke(tmp_path, monkeypatch, capsys, *options)
+
+
+def test_autoencoder_metrics_say_they_are_not_an_elbo(tmp_path):
+    run = vaelab.train(out=tmp_path / "ae", progress=False, figures=False, dataset="digits",
+                       objective="ae", epochs=1, hidden="16", latent_dim=2)
+    assert "not an ELBO" in run.metrics["test"]["estimator"]
+    assert run.metrics["test"]["kl"] == 0
+
+
+@pytest.mark.parametrize("hidden, expected", [([], 151_441), ([128], 226_449)])
+def test_parameter_counts_of_the_depth_study(hidden, expected):
+    """Seed study 002's table: MLP weights plus one shared learned decoder σ."""
+    config = Config().replace(hidden=hidden, latent_dim=64, likelihood="gaussian-learned",
+                              learned_scale="shared")
+    assert VAE(config, (28, 28)).parameter_counts()["total"] == expected
+
+
+def test_conv_network_shapes_and_errors():
+    for shape in ((28, 28), (8, 8)):
+        config = Config().replace(network="conv", channels="8,16", latent_dim=3,
+                                  likelihood="gaussian-learned")
+        model = VAE(config, shape)
+        x = torch.rand(5, shape[0] * shape[1])
+        assert model.encoder(x).shape == (5, 6)
+        assert model.decoder_params(torch.randn(7, 5, 3)).shape == (7, 5, 2 * x.shape[1])
+    with pytest.raises(VaelabError, match="divisible by 8"):
+        VAE(Config().replace(network="conv", channels="8,16,32"), (28, 28))
+
+
+def test_free_bits_with_a_mixture_prior_fails_before_training(tmp_path):
+    with pytest.raises(VaelabError, match="does not factorise"):
+        vaelab.train(out=tmp_path / "run", progress=False, dataset="digits", prior="mog",
+                     free_bits=0.1, epochs=1, hidden="8", latent_dim=2)
+    assert not (tmp_path / "run").exists()

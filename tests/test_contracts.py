@@ -1,0 +1,186 @@
+"""The shared contracts every registered likelihood and prior must meet. A new component
+is covered by registering it: these tests are parametrised over the registries."""
+
+import math
+
+import pytest
+import torch
+
+from vaelab.config import LikelihoodConfig
+from vaelab.likelihoods import LIKELIHOODS, build_likelihood
+from vaelab.posterior import DiagonalGaussian
+from vaelab.priors import PRIORS
+
+# Options that make every component's special code path run (learned scale per pixel is
+# the default; the shared variant gets its own test below).
+LIKELIHOOD_NAMES = LIKELIHOODS.names()
+PRIOR_NAMES = PRIORS.names()
+
+
+def make_likelihood(name, data_dim=6, **options):
+    return build_likelihood(LikelihoodConfig(name=name, **options), data_dim)
+
+
+def valid_data(likelihood, batch=4, data_dim=6):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(batch, data_dim, generator=generator)
+    return x.round() if likelihood.support == "binary" else x
+
+
+def make_prior(name, latent_dim=3, dtype=torch.float32, **options):
+    """A prior as the model builds it (the VampPrior is bound to the model's encoder)."""
+    from vaelab.config import Config
+    from vaelab.model import VAE
+
+    config = Config().replace(prior=name, latent_dim=latent_dim, hidden="8", **options)
+    return VAE(config, (2, 3)).to(dtype).prior
+
+
+@pytest.mark.parametrize("name", LIKELIHOOD_NAMES)
+class TestLikelihoodContract:
+    def test_shapes(self, name):
+        likelihood = make_likelihood(name)
+        x = valid_data(likelihood)
+        params = torch.randn(4, likelihood.params_per_pixel * 6)
+        assert likelihood.log_prob(x, params).shape == (4,)
+        many = torch.randn(5, 4, likelihood.params_per_pixel * 6)  # [k, B, P·D]
+        assert likelihood.log_prob(x, many).shape == (5, 4)
+        assert likelihood.mean(params).shape == (4, 6)
+        assert likelihood.sample(params, torch.Generator().manual_seed(1)).shape == (4, 6)
+
+    def test_finite_on_valid_data_and_support_check_passes(self, name):
+        likelihood = make_likelihood(name)
+        x = valid_data(likelihood)
+        likelihood.check_support(x, "test data")
+        params = 5 * torch.randn(4, likelihood.params_per_pixel * 6)
+        assert torch.isfinite(likelihood.log_prob(x, params)).all()
+
+    def test_rejects_nan_data(self, name):
+        from vaelab.errors import VaelabError
+
+        with pytest.raises(VaelabError, match="NaN"):
+            make_likelihood(name).check_support(torch.tensor([[math.nan] * 6]), "test data")
+
+    def test_gradients_reach_params_and_learned_scales(self, name):
+        likelihood = make_likelihood(name)
+        params = torch.randn(4, likelihood.params_per_pixel * 6, requires_grad=True)
+        likelihood.log_prob(valid_data(likelihood), params).sum().backward()
+        assert params.grad is not None and params.grad.abs().sum() > 0
+        for parameter in likelihood.parameters():
+            assert parameter.grad is not None
+
+    def test_density_integrates_to_one_per_pixel(self, name):
+        likelihood = make_likelihood(name, data_dim=1)
+        if not likelihood.is_density:
+            pytest.skip("not a density")
+        params = torch.tensor([[-1.3] * likelihood.params_per_pixel])
+        if likelihood.support == "binary":
+            grid = torch.tensor([[0.0], [1.0]])
+            total = torch.exp(likelihood.log_prob(grid, params.expand(2, -1))).sum()
+        else:
+            low, high = (0.0, 1.0) if likelihood.support == "unit-interval" else (-40.0, 40.0)
+            grid = torch.linspace(low, high, 400_001, dtype=torch.float64)[:, None]
+            density = torch.exp(likelihood.to(torch.float64).log_prob(
+                grid, params.double().expand(grid.shape[0], -1)))
+            total = torch.trapezoid(density, grid[:, 0])
+        assert float(total) == pytest.approx(1.0, abs=2e-3)
+
+    def test_samples_match_the_mean(self, name):
+        likelihood = make_likelihood(name, data_dim=1)
+        params = torch.full((200_000, likelihood.params_per_pixel), 0.7)
+        samples = likelihood.sample(params, torch.Generator().manual_seed(2))
+        expected = likelihood.mean(params[:1])[0, 0]
+        assert float(samples.mean()) == pytest.approx(float(expected), abs=0.01)
+
+
+@pytest.mark.parametrize("name", PRIOR_NAMES)
+class TestPriorContract:
+    def test_shapes(self, name):
+        prior = make_prior(name)
+        assert prior.log_prob(torch.randn(4, 3)).shape == (4,)
+        assert prior.log_prob(torch.randn(5, 4, 3)).shape == (5, 4)
+        assert prior.sample(7, torch.Generator().manual_seed(0)).shape == (7, 3)
+
+    def test_density_integrates_to_one(self, name):
+        prior = make_prior(name, latent_dim=1, dtype=torch.float64)
+        grid = torch.linspace(-40, 40, 400_001, dtype=torch.float64)[:, None]
+        with torch.no_grad():
+            density = torch.exp(prior.log_prob(grid))
+        assert float(torch.trapezoid(density, grid[:, 0])) == pytest.approx(1.0, abs=1e-3)
+
+    def test_samples_follow_the_density(self, name):
+        """The sample mean and variance match the moments of log_prob (1-D, numerically)."""
+        prior = make_prior(name, latent_dim=1, dtype=torch.float64, prior_mean=0.5)
+        with torch.no_grad():
+            samples = prior.sample(200_000, torch.Generator().manual_seed(3))
+            grid = torch.linspace(-40, 40, 400_001, dtype=torch.float64)[:, None]
+            density = torch.exp(prior.log_prob(grid))
+        mean = torch.trapezoid(density * grid[:, 0], grid[:, 0])
+        variance = torch.trapezoid(density * (grid[:, 0] - mean) ** 2, grid[:, 0])
+        assert float(samples.mean()) == pytest.approx(float(mean), abs=0.02)
+        assert float(samples.var()) == pytest.approx(float(variance), rel=0.03)
+
+    def test_analytic_kl_matches_monte_carlo(self, name):
+        prior = make_prior(name, latent_dim=3, prior_mean=0.3, prior_std=1.7)
+        generator = torch.Generator().manual_seed(4)
+        q = DiagonalGaussian(torch.randn(2, 3, generator=generator),
+                             0.5 * torch.randn(2, 3, generator=generator))
+        with torch.no_grad():
+            analytic = prior.kl(q)
+            if analytic is None:
+                pytest.skip("no analytic KL (Monte Carlo is used)")
+            z = q.rsample(k=100_000, generator=generator)
+            monte_carlo = (q.log_prob(z) - prior.log_prob(z)).mean(0)
+        torch.testing.assert_close(analytic, monte_carlo, atol=0.03, rtol=0.01)
+        per_dim = prior.kl_per_dim(q)
+        torch.testing.assert_close(per_dim.sum(-1), analytic)
+
+    def test_per_dim_log_prob_sums_to_log_prob(self, name):
+        prior = make_prior(name)
+        z = torch.randn(4, 3)
+        per_dim = prior.log_prob_per_dim(z)
+        if per_dim is None:
+            pytest.skip("prior does not factorise")
+        torch.testing.assert_close(per_dim.sum(-1), prior.log_prob(z))
+
+    def test_gradients_reach_learnable_priors(self, name):
+        prior = make_prior(name)
+        if not list(prior.parameters()):
+            pytest.skip("a fixed prior")
+        prior.log_prob(torch.randn(4, 3)).sum().backward()
+        for parameter in prior.parameters():
+            assert parameter.grad is not None and parameter.grad.abs().sum() > 0
+
+
+def test_shared_learned_scale_is_one_scalar_parameter():
+    for name in ("gaussian-learned", "laplace-learned"):
+        likelihood = make_likelihood(name, learned_scale="shared")
+        assert likelihood.params_per_pixel == 1
+        assert sum(p.numel() for p in likelihood.parameters()) == 1
+
+
+def test_learned_scale_stays_inside_its_bounds():
+    likelihood = make_likelihood("gaussian-learned", data_dim=2, sigma_min=0.05, sigma_max=2.0)
+    params = torch.tensor([[0.0, 0.0, -1e4, 1e4]])  # location logits, then raw scales
+    _, scale = likelihood.split(params)
+    assert float(scale.min()) == pytest.approx(0.05)
+    assert float(scale.max()) == pytest.approx(2.0)
+    assert torch.isfinite(likelihood.log_prob(torch.zeros(1, 2), params)).all()
+
+
+def test_continuous_bernoulli_is_stable_around_half_and_at_extremes():
+    likelihood = make_likelihood("continuous-bernoulli", data_dim=1)
+    logits = torch.tensor([[-80.0], [-1e-3], [0.0], [1e-3], [0.02], [80.0]])
+    x = torch.full((6, 1), 0.3)
+    values = likelihood.log_prob(x, logits)
+    assert torch.isfinite(values).all()
+    # Continuity across the series/closed-form switch at |l| = 0.01.
+    near = likelihood.log_prob(torch.full((2, 1), 0.3), torch.tensor([[0.00999], [0.01001]]))
+    assert float((near[0] - near[1]).abs()) < 1e-5
+    assert torch.isfinite(likelihood.mean(logits)).all()
+
+
+def test_normal_prior_n12_uses_std_not_variance():
+    prior = make_prior("normal", latent_dim=1, prior_mean=1.0, prior_std=2.0)
+    value = prior.log_prob(torch.tensor([[1.0]]))
+    assert float(value) == pytest.approx(-math.log(2.0) - 0.5 * math.log(2 * math.pi))
