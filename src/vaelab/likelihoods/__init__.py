@@ -1,7 +1,7 @@
 """Decoder likelihoods p(x|z): one module per family, one registry (LIKELIHOODS)."""
 
 from vaelab.config import LikelihoodConfig
-from vaelab.likelihoods import bernoulli, location_scale  # noqa: F401  (register)
+from vaelab.likelihoods import bernoulli, location_scale, perceptual  # noqa: F401  (register)
 from vaelab.likelihoods.base import LIKELIHOODS, Likelihood, check_unit_interval
 
 

@@ -28,6 +28,8 @@ class Likelihood(nn.Module):
     # density only for binary data; perceptual is never one): then the "ELBO" is not a
     # bound on log p(x) and outputs must say so.
     is_density: bool = True
+    # True when ``bind`` needs a real model and dataset (the perceptual loss's classifier).
+    needs_model: bool = False
 
     def __init__(self, cfg: LikelihoodConfig, data_dim: int):
         super().__init__()
@@ -52,6 +54,10 @@ class Likelihood(nn.Module):
         likelihood."""
         if not torch.isfinite(x).all():
             raise VaelabError(f"{what} contains NaN or infinite values; clean the data")
+
+    def bind(self, model: nn.Module) -> None:
+        """Called once the model is built; likelihoods that need more than their config
+        (the perceptual loss loads the dataset's classifier) set themselves up here."""
 
     def describe(self) -> str:
         """One line for reports: the likelihood and its settings."""

@@ -1,0 +1,95 @@
+"""The perceptual reconstruction loss: feature matching on a frozen domain classifier.
+
+Following seed study 004 (after Johnson et al. 2016): with x̂ = sigmoid(decoder output),
+    loss(x, x̂) = λ·Σ_l ‖Φ_l(x) − Φ_l(x̂)‖² + pixel(x, x̂)
+where Φ_l are the activations after the 2nd and 4th ReLU of vaelab's small classifier for
+the dataset (trained once and cached, see vaelab/classifier.py), λ = --perceptual-weight
+and pixel ∈ {none, bce, mse} (--pixel-loss). This is a loss, not a density: "log_prob"
+returns −loss so the objectives can use it, but its "ELBO" bounds nothing, and every
+output says so (is_density = False).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vaelab.likelihoods.base import LIKELIHOODS, Likelihood, check_unit_interval
+
+FEATURE_LAYERS = (2, 4)  # the seed study's choice: after the 2nd and 4th ReLU
+
+
+def _pixel_none(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    return torch.zeros(logits.shape[:-1], device=logits.device, dtype=logits.dtype)
+
+
+def _pixel_bce(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, x.expand_as(logits),
+                                              reduction="none").sum(-1)
+
+
+def _pixel_mse(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    return ((x - torch.sigmoid(logits)) ** 2).sum(-1)
+
+
+PIXEL_LOSSES = {"none": _pixel_none, "bce": _pixel_bce, "mse": _pixel_mse}
+
+
+@LIKELIHOODS.register("perceptual")
+class Perceptual(Likelihood):
+    is_density = False
+    needs_model = True
+    support = "unit-interval"
+
+    def __init__(self, cfg, data_dim: int):
+        super().__init__(cfg, data_dim)
+        self._classifier: list[nn.Module] = []  # frozen, cached apart: not a submodule
+        self.classifier_info: dict = {}
+
+    def bind(self, model: nn.Module) -> None:
+        from vaelab.classifier import load_or_train_classifier
+
+        classifier, info = load_or_train_classifier(model.config.data.dataset,
+                                                    model.config.data, "cpu", progress=True)
+        for parameter in classifier.parameters():
+            parameter.requires_grad_(False)
+        self._classifier = [classifier]
+        self.classifier_info = {key: info[key] for key in ("dataset", "key", "test_accuracy")
+                                if key in info}
+
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        classifier = self._classifier[0]
+        if next(classifier.parameters()).device != images.device:
+            classifier.to(images.device)
+        return classifier.relu_features(images, FEATURE_LAYERS)
+
+    def log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        batch_shape = params.shape[:-1]  # [..., B]
+        flat = params.reshape(-1, params.shape[-1])
+        target = x.expand_as(params).reshape(-1, params.shape[-1])
+        distance = torch.zeros(flat.shape[0], device=params.device, dtype=params.dtype)
+        with torch.no_grad():
+            target_features = self.features(target)
+        for real, fake in zip(target_features, self.features(torch.sigmoid(flat)),
+                              strict=True):
+            distance = distance + ((real - fake) ** 2).flatten(1).sum(-1)
+        loss = self.cfg.perceptual_weight * distance.reshape(batch_shape)
+        return -(loss + PIXEL_LOSSES[self.cfg.pixel_loss](x, params))
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(params)
+
+    def sample(self, params: torch.Tensor, generator: torch.Generator | None = None
+               ) -> torch.Tensor:
+        # Not a distribution: the only sensible "sample" is the decoded image itself.
+        return torch.sigmoid(params)
+
+    def check_support(self, x: torch.Tensor, what: str) -> None:
+        super().check_support(x, what)
+        check_unit_interval(x, what, self.cfg.name)
+
+    def describe(self) -> str:
+        pixel = "" if self.cfg.pixel_loss == "none" else f" + {self.cfg.pixel_loss} pixel term"
+        return (f"perceptual loss (λ={self.cfg.perceptual_weight:g}, classifier ReLU "
+                f"{FEATURE_LAYERS}{pixel}; a loss, not a density)")
