@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vaelab.config import FIELDS, FLAT_OPTIONS, Config, read_config_file
 from vaelab.errors import VaelabError
@@ -101,3 +103,26 @@ def test_config_files_toml_and_json_and_errors(tmp_path):
     yaml.write_text("a: 1")
     with pytest.raises(VaelabError, match="use .toml or .json"):
         read_config_file(yaml)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["data", "network", "train", "prior", "bogus", "epochs"]),
+                       st.one_of(st.dictionaries(st.text(max_size=12), st.one_of(
+                           st.none(), st.booleans(), st.integers(), st.floats(),
+                           st.text(max_size=8), st.lists(st.integers(), max_size=3))),
+                           st.integers(), st.text(max_size=5)), max_size=4))
+def test_fuzzed_config_tables_raise_only_vaelab_errors(raw):
+    try:
+        Config.from_dict(raw)
+    except VaelabError as err:
+        assert "\n" not in str(err)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([spec.cli for spec in FIELDS]),
+       st.one_of(st.text(max_size=10), st.integers(), st.floats(), st.none()))
+def test_fuzzed_flat_overrides_raise_only_vaelab_errors(option, value):
+    try:
+        Config().replace(**{option: value})
+    except VaelabError:
+        pass

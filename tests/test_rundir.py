@@ -32,7 +32,7 @@ def test_checkpoint_round_trip_keeps_tensors_and_metadata(tmp_path):
     meta = {"config": {"train": {"epochs": 2}}, "epoch": 2}
     rundir.save_checkpoint(tmp_path / "m.safetensors", state, meta)
     tensors, loaded_meta = rundir.load_checkpoint(tmp_path / "m.safetensors")
-    assert loaded_meta == meta
+    assert loaded_meta == {**meta, "run_format": rundir.RUN_FORMAT}
     for name in state:
         assert torch.equal(tensors[name], state[name])
 
@@ -53,3 +53,28 @@ def test_corrupt_json_and_history_are_clear_errors(tmp_path):
     (tmp_path / "history.csv").write_text("epoch,loss\n1,abc\n")
     with pytest.raises(VaelabError, match="corrupt"):
         rundir.read_history(tmp_path / "history.csv")
+
+
+def test_a_pickle_disguised_as_a_checkpoint_is_refused_without_running(tmp_path):
+    """Loading uses safetensors only: a pickle payload is never executed."""
+    import pickle
+
+    marker = tmp_path / "executed"
+
+    class Payload:
+        def __reduce__(self):
+            return (marker.write_text, ("pwned",))
+
+    fake = tmp_path / "model.safetensors"
+    fake.write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(VaelabError, match="not a valid safetensors file"):
+        rundir.load_checkpoint(fake)
+    assert not marker.exists()
+
+
+def test_other_run_formats_are_refused(tmp_path):
+    rundir.save_checkpoint(tmp_path / "m.safetensors", {"w": torch.zeros(1)}, {"epoch": 1})
+    _, meta = rundir.load_checkpoint(tmp_path / "m.safetensors")
+    assert meta["run_format"] == rundir.RUN_FORMAT
+    with pytest.raises(VaelabError, match="run format 99.*retrain"):
+        rundir.check_format(99, tmp_path / "config.json")

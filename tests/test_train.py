@@ -132,3 +132,25 @@ def test_bernoulli_refuses_data_outside_0_1(tmp_path):
     with pytest.raises(VaelabError):
         train_tiny(tmp_path / "run", dataset="npz", data_path=str(path))
     assert not (tmp_path / "run").exists()
+
+
+def test_incomplete_or_foreign_run_directories_are_clear_errors(tmp_path):
+    run = train_tiny(tmp_path / "run", epochs=1)
+    info = json.loads((run.path / "config.json").read_text())
+    info["run_format"] = 0
+    (run.path / "config.json").write_text(json.dumps(info))
+    with pytest.raises(VaelabError, match="run format 0"):
+        vaelab.load_run(run.path)
+    (run.path / "config.json").unlink()
+    with pytest.raises(VaelabError, match="config.json is missing"):
+        vaelab.load_run(run.path)
+
+
+def test_checkpoint_tensors_must_match_the_config(tmp_path):
+    run = train_tiny(tmp_path / "run", epochs=1)
+    tensors, meta = rundir.load_checkpoint(run.path / "model.safetensors")
+    tensors["encoder.0.weight"] = tensors["encoder.0.weight"][:, :5]
+    meta.pop("run_format")
+    rundir.save_checkpoint(run.path / "model.safetensors", tensors, meta)
+    with pytest.raises(VaelabError, match="does not match its config"):
+        vaelab.load_run(run.path)

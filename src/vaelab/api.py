@@ -98,6 +98,7 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
     rundir.write_json(run_path / rundir.CONFIG_FILE, {
         "config": config.to_dict(),
         "command": command if command is not None else list(sys.argv),
+        "run_format": rundir.RUN_FORMAT,
         "vaelab_version": __version__,
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),

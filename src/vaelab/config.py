@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vaelab.errors import VaelabError
+from vaelab.errors import VaelabError, shown
 from vaelab.registry import did_you_mean
 
 
@@ -348,7 +348,8 @@ def apply_overrides(config: Config, raw: dict[str, Any], *, where: str) -> Confi
             owner = [s.section for s in FIELDS if s.name == section]
             if owner:
                 hint = f" (did you mean [{owner[0]}] {section} = ...?)"
-            raise VaelabError(f"{where}: unknown config section {section!r}{hint}; sections are "
+            raise VaelabError(f"{where}: unknown config section {section!r}{hint}; "
+                              "sections are "
                               f"{', '.join(SECTIONS)}")
         if not isinstance(values, dict):
             raise VaelabError(f"{where}: section [{section}] must be a table of keys, "
@@ -356,7 +357,7 @@ def apply_overrides(config: Config, raw: dict[str, Any], *, where: str) -> Confi
         known = {s.name: s for s in FIELDS if s.section == section}
         for key, value in values.items():
             if key not in known:
-                raise VaelabError(f"{where}: unknown config key {section}.{key}"
+                raise VaelabError(f"{where}: unknown config key {section}.{shown(key)}"
                                   f"{did_you_mean(key, list(known))}; keys of [{section}] are "
                                   f"{', '.join(known)}")
             setattr(updated[section], key, coerce(known[key], value, where=where))

@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from vaelab.errors import VaelabError
+from vaelab.errors import VaelabError, shown
 
 T = TypeVar("T")
 
@@ -36,7 +36,8 @@ class Registry(Generic[T]):
 
     def unknown_message(self, name: str) -> str:
         hint = did_you_mean(name, self.names())
-        return f"unknown {self.concept} {name!r}{hint}; choose one of: {', '.join(self.names())}"
+        return (f"unknown {self.concept} {shown(name)!r}{hint}; choose one of: "
+                f"{', '.join(self.names())}")
 
     def names(self) -> list[str]:
         return list(self._entries)

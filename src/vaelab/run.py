@@ -79,12 +79,16 @@ def load_run(path: str | Path, *, checkpoint: str = "last", device: str = "cpu")
     if checkpoint not in rundir.CHECKPOINTS:
         raise VaelabError(f"unknown checkpoint {checkpoint!r}; choose last or best")
     info = rundir.read_json(path / rundir.CONFIG_FILE)
-    tensors, metadata = rundir.load_checkpoint(path / rundir.CHECKPOINTS[checkpoint])
+    if not isinstance(info, dict):
+        raise VaelabError(f"{path / rundir.CONFIG_FILE} is not a vaelab run config")
+    rundir.check_format(info.get("run_format"), path / rundir.CONFIG_FILE)
+    checkpoint_path = path / rundir.CHECKPOINTS[checkpoint]
+    tensors, metadata = rundir.load_checkpoint(checkpoint_path)
     if "config" not in metadata or "image_shape" not in metadata:
-        raise VaelabError(f"{path / rundir.CHECKPOINTS[checkpoint]} has no vaelab config in "
-                          "its metadata; it was not written by vaelab")
-    config = Config.from_dict(metadata["config"], where=str(path / rundir.CHECKPOINTS[
-        checkpoint]))
+        raise VaelabError(f"{checkpoint_path} has no vaelab config in its metadata; it was "
+                          "not written by vaelab")
+    rundir.check_format(metadata.get("run_format"), checkpoint_path)
+    config = Config.from_dict(metadata["config"], where=str(checkpoint_path))
     model = VAE(config, tuple(metadata["image_shape"]))
     try:
         model.load_state_dict(tensors, strict=True)

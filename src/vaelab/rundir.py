@@ -37,6 +37,9 @@ HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 FIGURES_DIR = "figures"
 CHECKPOINTS = {"last": MODEL_FILE, "best": BEST_FILE}
+# The layout of run directories and checkpoints. Bump it when a change makes old runs
+# unreadable; readers refuse other formats with a clear message instead of guessing.
+RUN_FORMAT = 1
 
 
 @contextmanager
@@ -110,11 +113,20 @@ def read_history(path: Path) -> list[dict[str, float]]:
                           ) from None
 
 
+def check_format(found: Any, where: Path) -> None:
+    """Refuse run directories and checkpoints of another format version."""
+    if found != RUN_FORMAT:
+        raise VaelabError(f"{where} has run format {found!r} but this vaelab reads format "
+                          f"{RUN_FORMAT}; use the vaelab version that wrote it or retrain")
+
+
 def save_checkpoint(path: Path, state: dict[str, torch.Tensor], metadata: dict[str, Any]
                     ) -> None:
-    """safetensors file with the JSON-encoded ``metadata`` (config, epoch) inside."""
+    """safetensors file with the JSON-encoded ``metadata`` (config, epoch) inside, and the
+    run format version."""
     tensors = {name: tensor.detach().to("cpu").contiguous() for name, tensor in state.items()}
-    meta = {key: json.dumps(value) for key, value in metadata.items()}
+    meta = {key: json.dumps(value) for key, value in
+            {**metadata, "run_format": RUN_FORMAT}.items()}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
 
