@@ -1,0 +1,133 @@
+"""``kl-per-dim``: how much each latent dimension is used (posterior collapse). Bars of the
+mean KL per dimension with the active-unit threshold, and the histogram the depth study
+drew; ``--compare`` stacks one row per run. ``dimension_usage`` is shared with
+``traversal``, which sorts its rows by it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from vaelab.errors import VaelabError
+from vaelab.figures.common import (
+    COMPARE,
+    FIGURES,
+    caption,
+    model_summary,
+    new_figure,
+    posterior_means,
+    require_runs,
+    run_label,
+    split_of,
+)
+from vaelab.run import Run
+
+AU_THRESHOLD = 0.01  # Burda et al. 2016 (IWAE), §5.2: active if Cov_x(E_q[z_u]) > 0.01
+
+
+@dataclass
+class DimensionUsage:
+    """Per latent dimension, averaged over a split: ``values`` [Z] and what they are."""
+
+    values: np.ndarray  # mean KL per dimension (nats), or Var_x E[z_j] as the fallback
+    is_kl: bool
+    label: str  # axis label / title fragment
+    estimator: str  # how the values were computed, for the caption
+    mean_variance: np.ndarray  # Var_x E[z_j|x] [Z], Burda et al.'s active-unit statistic
+
+
+@torch.no_grad()
+def dimension_usage(run: Run, split: str = "test", batch: int = 2000) -> DimensionUsage:
+    """Mean per-dimension KL(q(z_j|x) ‖ p(z_j)) over a split when the prior has the
+    analytic ``kl_per_dim`` (a factorised prior); otherwise the variance over the data of
+    the posterior mean, which needs no prior density (Burda et al. 2016)."""
+    data = split_of(run, split)
+    prior = run.model.prior
+    means = posterior_means(run, data.x, batch)
+    variance = means.double().var(dim=0, unbiased=False).cpu().numpy()
+    kl_per_dim = getattr(prior, "kl_per_dim", None)
+    if callable(kl_per_dim):
+        total = torch.zeros(run.model.latent_dim, dtype=torch.float64, device=run.device)
+        for start in range(0, len(data), batch):
+            q = run.model.encode(data.x[start:start + batch])
+            total += kl_per_dim(q).double().sum(0)
+        values = (total / len(data)).cpu().numpy()
+        return DimensionUsage(values, True, "mean KL(q(z_j|x) ‖ p(z_j)) [nats]",
+                              f"analytic per-dimension KL averaged over {len(data)} "
+                              f"{split} images", variance)
+    return DimensionUsage(variance, False, "Var_x E[z_j|x]",
+                          f"the {run.config.prior.name} prior has no per-dimension KL: "
+                          f"variance of the posterior means over {len(data)} {split} images "
+                          "(Burda et al. 2016)", variance)
+
+
+def usage_summary(usage: DimensionUsage, threshold: float, name: str) -> str:
+    active = int((usage.values > threshold).sum())
+    au = int((usage.mean_variance > AU_THRESHOLD).sum())
+    return (f"{name}: {active} of {len(usage.values)} dimensions active; Burda et al. AU "
+            f"(Var E[z|x] > {AU_THRESHOLD:g}): {au}")
+
+
+def _draw_usage(bar_ax: Axes, hist_ax: Axes, usage: DimensionUsage, threshold: float,
+                name: str) -> None:
+    values = usage.values
+    dims = np.arange(1, len(values) + 1)
+    active = values > threshold
+    bar_ax.bar(dims, values, color=np.where(active, "tab:blue", "0.7"), width=0.8)
+    bar_ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1,
+                   label=f"active-unit threshold {threshold:g}")
+    bar_ax.set_xlabel("latent dimension j")
+    bar_ax.set_ylabel(usage.label, fontsize=8)
+    bar_ax.set_xticks(dims[::max(1, len(values) // 20)])
+    bar_ax.set_xlim(0.3, len(values) + 0.7)
+    # Headroom above the tallest bar so the legend never hides one.
+    bar_ax.set_ylim(0, max(float(values.max()), threshold) * 1.3 or 1.0)
+    bar_ax.legend(fontsize=8, loc="upper right")
+    bar_ax.set_title(f"{name}: {int(active.sum())} of {len(values)} dimensions active",
+                     fontsize=10)
+    hist_ax.hist(values, bins=min(30, max(5, len(values))), color="tab:blue",
+                 edgecolor="white")
+    hist_ax.axvline(threshold, color="tab:red", linestyle="--", linewidth=1)
+    hist_ax.set_xlabel(usage.label, fontsize=8)
+    hist_ax.set_ylabel("number of dimensions")
+    hist_ax.yaxis.get_major_locator().set_params(integer=True)
+    hist_ax.set_title("histogram over dimensions", fontsize=10)
+
+
+@COMPARE.register("kl-per-dim")
+def kl_per_dim_compare(runs: Sequence[Run], threshold: float = AU_THRESHOLD,
+                       split: str = "test") -> Figure:
+    """One row per run: mean KL per latent dimension (active ones blue, threshold dashed)
+    and the histogram of those values."""
+    runs = require_runs(runs, "kl-per-dim")
+    if threshold < 0:
+        raise VaelabError(f"--threshold must be >= 0, got {threshold}")
+    usages = [dimension_usage(run, split) for run in runs]
+    names = [run_label(run) if len(runs) > 1 else "posterior usage" for run in runs]
+    summaries = [usage_summary(u, threshold, name)
+                 for u, name in zip(usages, names, strict=True)]
+    estimators = "; ".join(sorted({u.estimator for u in usages}))
+    if len(runs) == 1:
+        text = caption(runs[0], f"{summaries[0]}; {estimators}")
+    else:
+        text = "; ".join(f"{run.path.name}: {model_summary(run)}" for run in runs)
+        text += f"; {estimators}; " + "; ".join(summaries)
+    widest = max(len(u.values) for u in usages)
+    fig = new_figure(max(9.0, 4.0 + 0.22 * widest), 3.4 * len(runs), text)
+    for row, (usage, name) in enumerate(zip(usages, names, strict=True)):
+        _draw_usage(fig.add_subplot(len(runs), 2, 2 * row + 1),
+                    fig.add_subplot(len(runs), 2, 2 * row + 2), usage, threshold, name)
+    fig.suptitle("Latent dimensions in use (posterior collapse)" if usages[0].is_kl else
+                 "Latent dimensions in use: variance of the posterior means", fontsize=11)
+    return fig
+
+
+@FIGURES.register("kl-per-dim")
+def kl_per_dim(run: Run, threshold: float = AU_THRESHOLD, split: str = "test") -> Figure:
+    """Mean KL per latent dimension with the active-unit threshold, and its histogram."""
+    return kl_per_dim_compare([run], threshold=threshold, split=split)
