@@ -197,3 +197,16 @@ def test_normal_prior_n12_uses_std_not_variance():
     prior = make_prior("normal", latent_dim=1, prior_mean=1.0, prior_std=2.0)
     value = prior.log_prob(torch.tensor([[1.0]]))
     assert float(value) == pytest.approx(-math.log(2.0) - 0.5 * math.log(2 * math.pi))
+
+
+@pytest.mark.parametrize("name", PRIOR_NAMES)
+def test_icdf_inverts_the_sampler(name):
+    prior = make_prior(name, latent_dim=2, prior_mean=0.4)
+    probs = torch.tensor([[0.1, 0.1], [0.5, 0.5], [0.9, 0.9]])
+    quantiles = prior.icdf(probs)
+    if quantiles is None:
+        pytest.skip("no per-dimension quantiles")
+    with torch.no_grad():
+        draws = prior.sample(200_000, torch.Generator().manual_seed(6))
+    empirical = torch.quantile(draws[:, 0], probs[:, 0])
+    torch.testing.assert_close(quantiles[:, 0], empirical, atol=0.02, rtol=0)

@@ -192,7 +192,7 @@ def test_samples_from_another_prior_of_the_registry(runs, monkeypatch):
     assert "test-uniform noise, not the run's normal prior" in title(fig)
     own = FIGURES.get("samples")(runs[2], n=4, source="normal")
     assert png_bytes(own) == png_bytes(FIGURES.get("samples")(runs[2], n=4))
-    with pytest.raises(VaelabError, match="choose one of: normal"):
+    with pytest.raises(VaelabError, match="choose one of: .*normal"):
         FIGURES.get("samples")(runs[2], n=4, source="cauchy-test")
 
 
@@ -215,10 +215,10 @@ def test_latent_method_errors(runs):
 
 
 def test_kl_ordering_falls_back_to_posterior_mean_variance(runs, monkeypatch):
-    from vaelab.priors import StandardNormal
+    import vaelab.objectives as objectives
 
     assert dimension_usage(runs[4]).is_kl
-    monkeypatch.delattr(StandardNormal, "kl_per_dim")
+    monkeypatch.setattr(objectives, "kl_per_dim", lambda model, q, z: None)
     usage = dimension_usage(runs[4])
     assert not usage.is_kl and np.allclose(usage.values, usage.mean_variance)
     text = title(FIGURES.get("traversal")(runs[4], dims=2, steps=3))

@@ -78,3 +78,14 @@ def test_other_run_formats_are_refused(tmp_path):
     assert meta["run_format"] == rundir.RUN_FORMAT
     with pytest.raises(VaelabError, match="run format 99.*retrain"):
         rundir.check_format(99, tmp_path / "config.json")
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        rundir.write_json(tmp_path / "a.json", {})
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644

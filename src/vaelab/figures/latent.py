@@ -19,7 +19,7 @@ from vaelab.figures.common import (
     posterior_means,
     split_of,
 )
-from vaelab.priors import Prior, StandardNormal
+from vaelab.priors import Prior
 from vaelab.run import Run
 
 METHODS = ("auto", "raw", "pca", "tsne", "umap")
@@ -127,14 +127,10 @@ def _class_colours(count: int):
 def prior_quantiles(prior: Prior, probs: torch.Tensor, seed: int = 0
                     ) -> tuple[torch.Tensor, str]:
     """Per-dimension quantiles [len(probs), Z] of the prior's marginals: exact when the
-    prior has ``icdf`` (or is the standard normal: Φ⁻¹), else empirical from 2·10⁵ seeded
-    draws."""
-    if hasattr(prior, "icdf"):
-        values = prior.icdf(probs[:, None].expand(-1, prior.latent_dim))
-        return values, "exact prior quantiles"
-    if type(prior) is StandardNormal:
-        values = torch.special.ndtri(probs)[:, None].expand(-1, prior.latent_dim)
-        return values, "z = Φ⁻¹(p), the standard normal quantiles"
+    prior factorises and has ``icdf``, else empirical from 2·10⁵ seeded draws."""
+    values = prior.icdf(probs[:, None].expand(-1, prior.latent_dim))
+    if values is not None:
+        return values, f"exact quantiles of the {prior.describe()} prior"
     draws = prior.sample(200_000, generator=torch.Generator(device=probs.device
                                                             ).manual_seed(seed))
     return torch.quantile(draws, probs, dim=0), "empirical prior quantiles (2·10⁵ draws)"

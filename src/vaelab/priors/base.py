@@ -43,6 +43,11 @@ class Prior(nn.Module):
         """log p(z_j) per dimension [..., B, Z] for a factorising prior, else None."""
         return None
 
+    def icdf(self, probs: torch.Tensor) -> torch.Tensor | None:
+        """Per-dimension quantiles of a factorising prior (probs [..., Z] in (0,1)), else
+        None (figures then use empirical quantiles)."""
+        return None
+
     def bind(self, model: nn.Module) -> None:
         """Called once the model is built; priors that use the encoder (VampPrior) keep a
         reference here."""

@@ -33,5 +33,9 @@ class Laplace(Prior):
         return self.loc - self.scale * torch.sign(u) * torch.log1p(
             -2 * u.abs().clamp(max=0.5 - 1e-7))
 
+    def icdf(self, probs: torch.Tensor) -> torch.Tensor:
+        centred = probs - 0.5
+        return self.loc - self.scale * torch.sign(centred) * torch.log1p(-2 * centred.abs())
+
     def describe(self) -> str:
         return f"laplace(loc {self.loc:g}, scale {self.scale:g})"

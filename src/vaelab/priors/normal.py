@@ -41,5 +41,8 @@ class Normal(Prior):
     def kl(self, q: DiagonalGaussian) -> torch.Tensor:
         return self.kl_per_dim(q).sum(-1)
 
+    def icdf(self, probs: torch.Tensor) -> torch.Tensor:
+        return self.loc + self.scale * torch.special.ndtri(probs)
+
     def describe(self) -> str:
         return f"normal N({self.loc:g}, {self.scale:g}²)"
