@@ -46,6 +46,13 @@ def test_train_eval_sample_reconstruct_on_an_mnist_subset(tmp_path, monkeypatch,
                                 tmp_path / "s.png")
     assert code == 0, err
     assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, _, err = run_cli(monkeypatch, capsys, "sample", out, "--from", "laplace", "--out",
+                           tmp_path / "laplace.png")
+    assert code == 0, err
+    assert (tmp_path / "laplace.png").read_bytes() != (tmp_path / "s.png").read_bytes()
+    code, _, err = run_cli(monkeypatch, capsys, "sample", out, "--from", "cauchy", "--out",
+                           tmp_path / "c.png")
+    assert code == 2 and "--from 'cauchy' is not a prior" in err
     code, stdout, err = run_cli(monkeypatch, capsys, "reconstruct", out, "--out",
                                 tmp_path / "r.png")
     assert code == 0, err

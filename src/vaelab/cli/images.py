@@ -17,15 +17,19 @@ CHECKPOINT = click.option("--checkpoint", type=click.Choice(["last", "best"]), d
               help="Number of samples.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="PNG to write.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--from", "source", default=None, metavar="PRIOR",
+              help="Decode noise from another registered prior (e.g. laplace) instead of "
+                   "the run's own prior.")
 @CHECKPOINT
-def sample(run_dir: str, count: int, out: str, seed: int, checkpoint: str) -> None:
-    """Decode samples from the prior into a PNG grid."""
+def sample(run_dir: str, count: int, out: str, seed: int, source: str | None,
+           checkpoint: str) -> None:
+    """Decode samples from the prior (or --from another distribution) into a PNG grid."""
     from vaelab.figures import FIGURES, save_figure
     from vaelab.run import load_run
 
     target = png_path(out)
     run = load_run(run_dir, checkpoint=checkpoint)
-    path = save_figure(FIGURES.get("samples")(run, n=count, seed=seed), target)
+    path = save_figure(FIGURES.get("samples")(run, n=count, seed=seed, source=source), target)
     click.echo(f"wrote {path}")
 
 
