@@ -1,8 +1,11 @@
-"""``vaelab eval``: the numbers of a trained run, merged into its metrics.json."""
+"""``vaelab eval``: the numbers of a trained run, merged into its metrics.json;
+``vaelab compare``: several runs' metrics side by side (read only, never computes)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -10,31 +13,219 @@ from vaelab.cli.app import CONTEXT, cli
 from vaelab.cli.common import print_metrics
 from vaelab.errors import VaelabError
 
+METRIC_HELP = ("Comma-separated metrics: elbo, iw-nll, collapse, fid, probe "
+               "[default: the cheap ones: elbo,collapse,probe].")
+
+
+def _positive(name: str, value: int) -> int:
+    if value < 1:
+        raise VaelabError(f"{name} must be >= 1, got {value}")
+    return value
+
 
 @cli.command("eval", context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path())
+@click.option("--metrics", "metric_list", default=None, metavar="NAME,NAME", help=METRIC_HELP)
+@click.option("--all", "all_metrics", is_flag=True, help="Every metric (IS-NLL and FID take "
+              "minutes on MNIST; the FID classifier is trained once per dataset).")
+@click.option("--iw-samples", type=int, default=5000, show_default=True,
+              help="k of the importance-sampled NLL (5000 as in the literature).")
+@click.option("--fid-samples", type=int, default=10000, show_default=True,
+              help="Prior samples decoded for FID and the Inception-style score.")
+@click.option("--per-class/--no-per-class", default=None,
+              help="ELBO per class [default: when the split has labels].")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the Monte Carlo draws (the binarisation draw is fixed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @click.option("--checkpoint", type=click.Choice(["last", "best"]), default="last",
               show_default=True, help="Which weights to evaluate.")
 @click.option("--split", type=click.Choice(["test", "val"]), default="test",
               show_default=True)
+@click.option("--batch-size", type=int, default=None,
+              help="Images per encoder/decoder pass [default: the run's eval_batch_size].")
 @click.option("--device", default="auto", show_default=True)
-def evaluate(run_dir: str, as_json: bool, checkpoint: str, split: str, device: str) -> None:
-    """Test-set ELBO, reconstruction and KL (nats per image) of a run; merged into its
-    metrics.json."""
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_samples: int,
+             fid_samples: int, per_class: bool | None, seed: int, as_json: bool,
+             checkpoint: str, split: str, batch_size: int | None, device: str,
+             quiet: bool) -> None:
+    """How good is this VAE: test ELBO (also per class), importance-sampled NLL, posterior
+    collapse (KL per dimension, active units, I(x;z)), FID with a domain classifier and a
+    linear probe. Each number names its estimator, k, binarisation, split and seed; all are
+    merged into the run's metrics.json."""
     from vaelab import rundir
-    from vaelab.evaluate import elbo_metrics
+    from vaelab.metrics import METRICS, parse_metric_names
+    from vaelab.metrics import evaluate as run_metrics
     from vaelab.run import load_run, resolve_device
 
+    # Every user error is found before anything is computed or written.
+    names = parse_metric_names(metric_list, all_metrics=all_metrics)
+    explicit = metric_list is not None or all_metrics
+    _positive("--iw-samples", iw_samples)
+    if fid_samples < 2:
+        raise VaelabError(f"--fid-samples must be >= 2 (FID fits a covariance), got "
+                          f"{fid_samples}")
+    if seed < 0:
+        raise VaelabError(f"--seed must be >= 0, got {seed}")
+    if batch_size is not None:
+        _positive("--batch-size", batch_size)
     run = load_run(run_dir, checkpoint=checkpoint, device=str(resolve_device(device)))
-    key = split if checkpoint == "last" else f"{split}_best"
-    stats = elbo_metrics(run.model, run.data, split, batch_size=run.config.train.eval_batch_size)
-    if not stats:
+    batch_size = batch_size or run.config.train.eval_batch_size
+    data = run.data
+    scored = {"test": data.test, "val": data.val}[split]
+    if scored is None or len(scored) == 0:
         raise VaelabError(f"run {run_dir} has no {split} split (its val_fraction is 0); use "
                           "--split test")
-    stats["checkpoint"] = checkpoint
-    merged = rundir.merge_json(run.path / rundir.METRICS_FILE, {key: stats})
+    skipped = []
+    if scored.y is None:
+        unlabelled = [n for n in names if METRICS.get(n).needs_labels]
+        if per_class:
+            unlabelled.insert(0, "elbo --per-class")
+        if (unlabelled and explicit) or per_class:
+            raise VaelabError(f"{', '.join(unlabelled)} need class labels but the {split} "
+                              f"split of {data.dataset} has none; leave them out of --metrics")
+        skipped = unlabelled
+        names = [n for n in names if n not in unlabelled]
+
+    options: dict[str, dict[str, Any]] = {"iw-nll": {"k": iw_samples},
+                                          "fid": {"n_samples": fid_samples},
+                                          "elbo": {"per_class": per_class}}
+    results = run_metrics(run.model, data, names, seed=seed, split=split,
+                          batch_size=batch_size, progress=not quiet and not as_json,
+                          options=options)
+    section: dict[str, Any] = {}
+    for name, stats in results.items():
+        stats["checkpoint"] = checkpoint
+        key = METRICS.get(name).key
+        if key is None:
+            section.update(stats)
+        else:
+            section[key] = stats
+    key = split if checkpoint == "last" else f"{split}_best"
+    merged = rundir.merge_json(run.path / rundir.METRICS_FILE, {key: section})
     if as_json:
         click.echo(json.dumps({key: merged[key]}, indent=2))
-    else:
-        print_metrics(run.path, {key: merged[key]})
+        return
+    print_metrics(run.path, {key: section})
+    if skipped:
+        click.echo(f"skipped {', '.join(skipped)}: the {split} split has no labels", err=True)
+
+
+# -- compare ------------------------------------------------------------------------
+def _model_summary(config: dict) -> str:
+    net, lik, prior, obj = (config.get(k, {}) for k in ("network", "likelihood", "prior",
+                                                         "objective"))
+    hidden = "-".join(map(str, net.get("hidden", []))) or "linear"
+    text = f"{hidden}, z={net.get('latent_dim')} {net.get('activation')}"
+    text += f"; {lik.get('name')}"
+    if lik.get("name", "").startswith("gaussian"):
+        text += f" σ={lik.get('sigma')}"
+    text += f"; {prior.get('name')}; {obj.get('name')}"
+    if obj.get("beta", 1.0) != 1.0:
+        text += f" β={obj.get('beta')}"
+    return text
+
+
+def _run_row(path: Path, section_key: str) -> dict[str, Any]:
+    from vaelab import rundir
+
+    if not path.is_dir():
+        raise VaelabError(f"run directory {path} does not exist; give folders that "
+                          "`vaelab train` wrote")
+    info = rundir.read_json(path / rundir.CONFIG_FILE)
+    metrics_path = path / rundir.METRICS_FILE
+    metrics = rundir.read_json(metrics_path) if metrics_path.exists() else {}
+    config = info.get("config", {})
+    return {
+        "run": str(path),
+        "dataset": config.get("data", {}).get("dataset"),
+        "model": _model_summary(config),
+        "epochs": len(rundir.read_history(path / rundir.HISTORY_FILE)),
+        "metrics": metrics.get(section_key, {}),
+    }
+
+
+def _get(section: dict, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(section, dict) or key not in section:
+            return None
+        section = section[key]
+    return section
+
+
+# (column, path into the section, format)
+COMPARE_COLUMNS = [
+    ("ELBO", ("elbo",), ".2f"),
+    ("IS-NLL", ("iw_nll", "nll"), ".2f"),
+    ("AU", ("collapse", "active_units"), "d"),
+    ("I(x;z)", ("collapse", "mutual_information"), ".2f"),
+    ("KL", ("collapse", "kl_total"), ".2f"),
+    ("FID", ("fid", "fid_samples"), ".1f"),
+    ("FID rec", ("fid", "fid_reconstructions"), ".1f"),
+    ("IS", ("fid", "inception_score"), ".2f"),
+    ("probe", ("probe", "accuracy"), ".1%"),
+]
+# What must agree between runs for a column to be comparable.
+COMPARABLE = {"": ("binarization", "split", "images"), "iw_nll": ("k", "binarization", "images"),
+              "collapse": ("images",), "fid": ("samples", "images"), "probe": ("train_images",)}
+
+
+def _comparability_notes(rows: list[dict]) -> list[str]:
+    notes = []
+    datasets = {row["dataset"] for row in rows}
+    if len(datasets) > 1:
+        notes.append(f"runs are on different datasets ({', '.join(map(str, datasets))}): "
+                     "not comparable")
+    for section, fields in COMPARABLE.items():
+        for field in fields:
+            values = {json.dumps(_get(row["metrics"], *((section, field) if section else
+                                                         (field,))))
+                      for row in rows if (_get(row["metrics"], section) if section else
+                                          row["metrics"].get("elbo")) is not None}
+            if len(values) > 1:
+                notes.append(f"{section or 'elbo'}: runs differ in {field} "
+                             f"({', '.join(sorted(values))}); those numbers are not comparable")
+    return notes
+
+
+@cli.command("compare", context_settings=CONTEXT)
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path())
+@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True)
+@click.option("--checkpoint", type=click.Choice(["last", "best"]), default="last",
+              show_default=True, help="Whose metrics: those of `vaelab eval --checkpoint`.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+def compare(run_dirs: tuple[str, ...], split: str, checkpoint: str, as_json: bool) -> None:
+    """Several runs side by side, from their metrics.json (run `vaelab eval` first; this
+    command computes nothing). Warns when runs were scored differently."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    key = split if checkpoint == "last" else f"{split}_best"
+    rows = [_run_row(Path(path), key) for path in run_dirs]
+    notes = _comparability_notes(rows)
+    if as_json:
+        click.echo(json.dumps({"section": key, "runs": rows, "notes": notes}, indent=2))
+        return
+    table = Table(title=f"vaelab compare ({key})")
+    for column in ("run", "model", "epochs"):
+        table.add_column(column, overflow="fold")
+    shown = [c for c in COMPARE_COLUMNS if any(_get(r["metrics"], *c[1]) is not None
+                                               for r in rows)]
+    for column, _, _ in shown:
+        table.add_column(column, justify="right")
+    for row in rows:
+        cells = []
+        for _, path, spec in shown:
+            value = _get(row["metrics"], *path)
+            cells.append("–" if value is None else format(value, spec))
+        table.add_row(Path(row["run"]).name, row["model"], str(row["epochs"]), *cells)
+    k_values = {_get(r["metrics"], "iw_nll", "k") for r in rows} - {None}
+    caption = ["nats per image; ELBO: single-sample, β = 1"]
+    if k_values:
+        caption.append(f"IS-NLL: importance sampling, k = {', '.join(map(str, sorted(k_values)))}")
+    if any(_get(r["metrics"], "fid") for r in rows):
+        caption.append("FID/IS: vaelab domain-classifier features, not Inception")
+    caption += [f"[yellow]{escape(note)}[/]" for note in notes]
+    table.caption = "\n".join(caption)
+    Console().print(table)

@@ -1,0 +1,59 @@
+"""Evaluation metrics, one small module each; see metrics/base.py for the contract.
+
+    from vaelab.metrics import METRICS, evaluate
+    results = evaluate(run.model, run.data, ["elbo", "iw-nll"], seed=0, k=5000)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vaelab.data import PreparedData
+from vaelab.errors import VaelabError
+from vaelab.metrics import collapse, elbo, fid, iw_nll, probe  # noqa: F401  (registers)
+from vaelab.metrics.base import METRICS, Metric
+from vaelab.model import VAE
+
+ORDER = ["elbo", "iw-nll", "collapse", "fid", "probe"]  # the order of tables and --all
+
+
+def metric_names() -> list[str]:
+    """Registered metric names, in ORDER (metrics added later go last)."""
+    names = METRICS.names()
+    return sorted(names, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
+
+
+DEFAULT_METRICS = [name for name in metric_names() if METRICS.get(name).cheap]
+
+
+def parse_metric_names(text: str | None, *, all_metrics: bool = False) -> list[str]:
+    """``--metrics a,b`` (or ``--all``) → registered names in registry order; the cheap
+    ones when nothing is given."""
+    if all_metrics:
+        return metric_names()
+    if text is None:
+        return list(DEFAULT_METRICS)
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise VaelabError("--metrics is empty; give names such as "
+                          f"{','.join(DEFAULT_METRICS)} or use --all")
+    for name in names:
+        if name not in METRICS:
+            raise VaelabError(f"--metrics: {METRICS.unknown_message(name)}")
+    return [name for name in metric_names() if name in names]
+
+
+def evaluate(model: VAE, data: PreparedData, names: list[str], *, seed: int = 0,
+             split: str = "test", batch_size: int = 2000, progress: bool = False,
+             options: dict[str, dict[str, Any]] | None = None) -> dict[str, dict]:
+    """Run each named metric; ``options[name]`` adds metric-specific keyword arguments.
+    Returns {metric name: its dict}."""
+    options = options or {}
+    return {name: METRICS.get(name).gather(model, data, seed=seed, split=split,
+                                           batch_size=batch_size, progress=progress,
+                                           **options.get(name, {}))
+            for name in names}
+
+
+__all__ = ["DEFAULT_METRICS", "METRICS", "Metric", "evaluate", "metric_names",
+           "parse_metric_names"]

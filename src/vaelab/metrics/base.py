@@ -1,0 +1,120 @@
+"""What every metric shares: the registry, the scored split, the wording of the
+binarisation, posterior statistics of a split and a progress bar.
+
+A metric is a public gatherer ``gather(model, data, *, seed, **opts) -> dict`` over a
+private pure core (a function of tensors, tested on synthetic data with known answers),
+after disentanglement_lib. Every dict a gatherer returns names its estimator, split,
+binarisation and seed, so a number never travels without what it means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from vaelab.data import PreparedData, TensorSplit
+from vaelab.data.prepare import EVAL_BINARIZE_SEED
+from vaelab.errors import VaelabError
+from vaelab.model import VAE
+from vaelab.registry import Registry
+
+SPLITS = ("test", "val")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registered metric. ``key`` is where its dict goes inside the split's section of
+    metrics.json (None: merged flat into the section, as the ELBO numbers are)."""
+
+    name: str
+    key: str | None
+    gather: Callable[..., dict]
+    cheap: bool  # run by default
+    needs_labels: bool
+    help: str
+
+
+METRICS: Registry[Metric] = Registry("metric")
+
+
+def register(name: str, *, key: str | None, cheap: bool, needs_labels: bool = False,
+             help: str) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
+    def add(gather: Callable[..., dict]) -> Callable[..., dict]:
+        METRICS.register(name)(Metric(name=name, key=key, gather=gather, cheap=cheap,
+                                      needs_labels=needs_labels, help=help))
+        return gather
+
+    return add
+
+
+def scored_split(data: PreparedData, split: str) -> TensorSplit:
+    """The split as every metric scores it: with dynamic binarisation one fixed seeded
+    draw (the same draw for every run and every metric seed), else the split itself."""
+    if split not in SPLITS:
+        raise VaelabError(f"--split {split!r} is unknown; choose one of: {', '.join(SPLITS)}")
+    scored = data.eval_split(split, seed=EVAL_BINARIZE_SEED)
+    if scored is None or len(scored) == 0:
+        raise VaelabError(f"this run has no {split} split (its val_fraction is 0); use "
+                          "--split test")
+    return scored
+
+
+def binarization_note(data: PreparedData) -> str:
+    if data.binarize == "dynamic":
+        return f"dynamic (scored on one fixed draw, seed {EVAL_BINARIZE_SEED})"
+    return data.binarize
+
+
+def provenance(data: PreparedData, split: TensorSplit, seed: int) -> dict:
+    """The fields every metric dict starts with."""
+    return {"split": split.name, "images": len(split), "binarization": binarization_note(data),
+            "seed": seed}
+
+
+def require_labels(split: TensorSplit, metric: str) -> torch.Tensor:
+    if split.y is None:
+        raise VaelabError(f"metric {metric} needs class labels but the {split.name} split of "
+                          "this dataset has none; leave it out of --metrics")
+    return split.y
+
+
+@torch.no_grad()
+def posterior_moments(model: VAE, x: torch.Tensor, batch_size: int
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means and log-variances [N, Z] of flattened images x [N, D]."""
+    means, logvars = [], []
+    for start in range(0, x.shape[0], batch_size):
+        q = model.posterior(x[start:start + batch_size])
+        means.append(q.mean)
+        logvars.append(q.logvar)
+    return torch.cat(means), torch.cat(logvars)
+
+
+@contextmanager
+def progress_bar(description: str, total: int, *, enabled: bool
+                 ) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr; yields ``advance(n)``."""
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                   console=Console(stderr=True), disable=not enabled, transient=False,
+                   refresh_per_second=4)
+    with bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def check_positive(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise VaelabError(f"{name} must be an integer >= 1, got {value!r}")

@@ -1,0 +1,134 @@
+"""Posterior-collapse diagnostics: KL per latent dimension, active units, the mutual
+information I(x; z) and per-dimension statistics of the posterior parameters.
+
+- Active units (Burda et al. 2015, §5.2): dimension j is active when
+  A_j = Cov_x(E_q(z|x)[z_j]) > 0.01, i.e. the posterior mean moves with the input.
+- Mutual information under the aggregate posterior (Hoffman & Johnson 2016; the estimator
+  of He et al. 2019, "Lagging inference networks", App. A):
+      I(x; z) = E_x E_q(z|x)[log q(z|x)] − E_q(z)[log q(z)],
+  with q(z) = (1/N) Σ_n q(z|x_n) estimated over the whole split (one z per image). It is
+  at most log N.
+- KL(q(z|x) ‖ p(z)) per dimension, averaged over the split: analytic when the prior has
+  ``kl_per_dim(q)``; a Monte Carlo estimate when the prior factorises over dimensions and
+  says so with ``log_prob_per_dim(z) -> [..., B, Z]``; otherwise only the total KL.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from vaelab.data import PreparedData
+from vaelab.metrics.base import (
+    check_positive,
+    posterior_moments,
+    provenance,
+    register,
+    scored_split,
+)
+from vaelab.model import VAE
+from vaelab.posterior import LOG_2PI, DiagonalGaussian
+
+ACTIVE_THRESHOLD = 0.01  # Burda et al. 2015
+
+
+def _active_units(means: torch.Tensor, threshold: float = ACTIVE_THRESHOLD
+                  ) -> tuple[int, torch.Tensor]:
+    """(number of active dimensions, A_j = Var_x(E_q[z_j]) [Z]) from posterior means [N, Z]."""
+    variances = means.double().var(0) if means.shape[0] > 1 else torch.zeros(means.shape[1])
+    return int((variances > threshold).sum()), variances
+
+
+def _log_density_matrix(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor
+                        ) -> torch.Tensor:
+    """log N(z_i; μ_n, diag σ_n²) for every pair: z [b, Z], mean/logvar [N, Z] → [b, N].
+    The square is expanded into three matmuls (float64, so nothing cancels badly) instead
+    of a [b, N, Z] tensor."""
+    z, mean, logvar = z.double(), mean.double(), logvar.double()
+    precision = torch.exp(-logvar)  # [N, Z]
+    quad = ((z**2) @ precision.T - 2 * z @ (mean * precision).T
+            + (mean**2 * precision).sum(-1))  # [b, N] = Σ_j (z_ij − μ_nj)² / σ_nj²
+    return -0.5 * (quad + logvar.sum(-1) + z.shape[-1] * LOG_2PI)
+
+
+def _mutual_information(mean: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor,
+                        chunk: int = 1024) -> float:
+    """He et al. 2019's estimate of I(x; z) in nats; z [N, Z] holds one sample of each
+    q(z|x_n)."""
+    n, latent = mean.shape
+    # E_q(z|x)[log q(z|x)] = −H(q(z|x)) = −½ Σ_j (log 2π + 1 + log σ_j²), exactly.
+    neg_entropy = float((-0.5 * (latent * (LOG_2PI + 1) + logvar.double().sum(-1))).mean())
+    log_qz = torch.cat([torch.logsumexp(_log_density_matrix(z[i:i + chunk], mean, logvar), 1)
+                        for i in range(0, n, chunk)]) - math.log(n)
+    return neg_entropy - float(log_qz.mean())
+
+
+def _gaussian_log_prob_per_dim(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor
+                               ) -> torch.Tensor:
+    return -0.5 * ((z - mean) ** 2 * torch.exp(-logvar) + logvar + LOG_2PI)
+
+
+@torch.no_grad()
+def kl_per_dimension(model: VAE, mean: torch.Tensor, logvar: torch.Tensor, *, samples: int,
+                     generator: torch.Generator) -> dict:
+    """Mean KL per dimension [Z] (or only the total) and the estimator used."""
+    prior = model.prior
+    q = DiagonalGaussian(mean, logvar)
+    if callable(getattr(prior, "kl_per_dim", None)):
+        per_dim = prior.kl_per_dim(q).double().mean(0)
+        return {"kl_estimator": "analytic", "kl_per_dim": per_dim.tolist(),
+                "kl_total": float(per_dim.sum())}
+    analytic = prior.kl(q)
+    if analytic is not None:
+        return {"kl_estimator": "analytic total; the prior gives no per-dimension KL",
+                "kl_per_dim": None, "kl_total": float(analytic.double().mean())}
+    z = q.rsample(samples, generator=generator)  # [S, N, Z]
+    if callable(getattr(prior, "log_prob_per_dim", None)):
+        per_dim = (_gaussian_log_prob_per_dim(z, mean, logvar)
+                   - prior.log_prob_per_dim(z)).double().mean((0, 1))
+        return {"kl_estimator": f"Monte Carlo, {samples} samples per image (the prior "
+                                "factorises over dimensions)",
+                "kl_per_dim": per_dim.tolist(), "kl_total": float(per_dim.sum())}
+    total = (q.log_prob(z) - prior.log_prob(z)).double().mean()
+    return {"kl_estimator": f"Monte Carlo, {samples} samples per image; total only (the "
+                            "prior does not factorise over dimensions)",
+            "kl_per_dim": None, "kl_total": float(total)}
+
+
+@register("collapse", key="collapse", cheap=True,
+          help="posterior collapse: KL per dimension, active units, I(x;z), posterior stats")
+def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test",
+           batch_size: int = 2000, threshold: float = ACTIVE_THRESHOLD, kl_samples: int = 16,
+           progress: bool = False) -> dict:
+    check_positive("kl_samples", kl_samples)
+    scored = scored_split(data, split)
+    was_training = model.training
+    model.eval()
+    try:
+        mean, logvar = posterior_moments(model, scored.x, batch_size)
+        generator = torch.Generator(device=mean.device).manual_seed(seed)
+        kl = kl_per_dimension(model, mean, logvar, samples=kl_samples, generator=generator)
+        z = DiagonalGaussian(mean, logvar).rsample(generator=generator)
+        mi = _mutual_information(mean, logvar, z)
+    finally:
+        model.train(was_training)
+    count, variances = _active_units(mean, threshold)
+    return {
+        **provenance(data, scored, seed),
+        "estimator": (f"active units: Var_x(E_q[z_j]) > {threshold:g} (Burda et al. 2015); "
+                      "mutual information: aggregate-posterior estimate over the split, one z "
+                      "per image (He et al. 2019)"),
+        "units": "nats",
+        "latent_dim": int(mean.shape[1]),
+        "active_units": count,
+        "active_threshold": threshold,
+        "active_dims": [j for j, v in enumerate(variances.tolist()) if v > threshold],
+        "mean_variance": variances.tolist(),  # A_j per dimension
+        "mutual_information": mi,
+        "mutual_information_max": math.log(mean.shape[0]),  # log N bounds the estimate
+        **kl,
+        "mean_mean": mean.double().mean(0).tolist(),
+        "logvar_mean": logvar.double().mean(0).tolist(),
+        "logvar_std": logvar.double().std(0).tolist() if mean.shape[0] > 1 else None,
+    }

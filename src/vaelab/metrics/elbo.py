@@ -1,0 +1,67 @@
+"""Test ELBO, reconstruction and KL (vaelab/evaluate.py), also per class.
+
+The overall numbers are ``evaluate.elbo_metrics`` unchanged (what `vaelab train` writes);
+the per-class breakdown re-scores the same images with the same seeded posterior samples
+and batch order, so the class means average back to the overall numbers exactly.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from vaelab.data import PreparedData
+from vaelab.evaluate import TRUE_ELBO, elbo_metrics
+from vaelab.metrics.base import register, require_labels
+from vaelab.model import VAE
+
+
+def _per_class(values: dict[str, torch.Tensor], labels: torch.Tensor,
+               names: list[str] | None) -> dict[str, dict[str, float]]:
+    """Mean of each per-image value [N] within each class present in ``labels`` [N]."""
+    out: dict[str, dict[str, float]] = {}
+    for label in torch.unique(labels).tolist():
+        mask = labels == label
+        name = names[label] if names is not None and 0 <= label < len(names) else str(label)
+        row: dict[str, float] = {"images": int(mask.sum())}
+        row.update({key: float(v[mask].double().mean()) for key, v in values.items()})
+        out[name] = row
+    return out
+
+
+@torch.no_grad()
+def _per_image(model: VAE, x: torch.Tensor, batch_size: int, seed: int
+               ) -> dict[str, torch.Tensor]:
+    """Per-image recon, KL and ELBO [N], with evaluate_split's generator and batches."""
+    generator = torch.Generator(device=x.device).manual_seed(seed)
+    recon, kl = [], []
+    for start in range(0, x.shape[0], batch_size):
+        out = TRUE_ELBO(model, x[start:start + batch_size], 0, generator=generator)
+        recon.append(out.recon)
+        kl.append(out.kl)
+    r, k = torch.cat(recon), torch.cat(kl)
+    return {"elbo": -(r + k), "recon": r, "kl": k}
+
+
+@register("elbo", key=None, cheap=True,
+          help="test ELBO, recon and KL (single-sample, β = 1), also per class")
+def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test",
+           batch_size: int = 2000, per_class: bool | None = None, progress: bool = False
+           ) -> dict:
+    """``per_class``: True requires labels, None adds them when the split has labels."""
+    was_training = model.training
+    model.eval()
+    try:
+        stats = elbo_metrics(model, data, split, batch_size=batch_size, seed=seed)
+        if not stats:
+            from vaelab.metrics.base import scored_split
+
+            scored_split(data, split)  # raises the one-line error for a missing split
+        scored = data.eval_split(split, seed=seed)
+        if per_class or (per_class is None and scored.y is not None):
+            labels = require_labels(scored, "elbo (per class)")
+            values = _per_image(model, scored.x, batch_size, seed)
+            stats["per_class"] = _per_class(values, labels, data.classes)
+        stats["seed"] = seed
+        return stats
+    finally:
+        model.train(was_training)
