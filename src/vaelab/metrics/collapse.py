@@ -64,19 +64,15 @@ def _mutual_information(mean: torch.Tensor, logvar: torch.Tensor, z: torch.Tenso
     return neg_entropy - float(log_qz.mean())
 
 
-def _gaussian_log_prob_per_dim(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor
-                               ) -> torch.Tensor:
-    return -0.5 * ((z - mean) ** 2 * torch.exp(-logvar) + logvar + LOG_2PI)
-
-
 @torch.no_grad()
 def kl_per_dimension(model: VAE, mean: torch.Tensor, logvar: torch.Tensor, *, samples: int,
                      generator: torch.Generator) -> dict:
     """Mean KL per dimension [Z] (or only the total) and the estimator used."""
     prior = model.prior
     q = DiagonalGaussian(mean, logvar)
-    if callable(getattr(prior, "kl_per_dim", None)):
-        per_dim = prior.kl_per_dim(q).double().mean(0)
+    analytic_per_dim = prior.kl_per_dim(q)
+    if analytic_per_dim is not None:
+        per_dim = analytic_per_dim.double().mean(0)
         return {"kl_estimator": "analytic", "kl_per_dim": per_dim.tolist(),
                 "kl_total": float(per_dim.sum())}
     analytic = prior.kl(q)
@@ -84,9 +80,9 @@ def kl_per_dimension(model: VAE, mean: torch.Tensor, logvar: torch.Tensor, *, sa
         return {"kl_estimator": "analytic total; the prior gives no per-dimension KL",
                 "kl_per_dim": None, "kl_total": float(analytic.double().mean())}
     z = q.rsample(samples, generator=generator)  # [S, N, Z]
-    if callable(getattr(prior, "log_prob_per_dim", None)):
-        per_dim = (_gaussian_log_prob_per_dim(z, mean, logvar)
-                   - prior.log_prob_per_dim(z)).double().mean((0, 1))
+    log_p_per_dim = prior.log_prob_per_dim(z)
+    if log_p_per_dim is not None:
+        per_dim = (q.log_prob_per_dim(z) - log_p_per_dim).double().mean((0, 1))
         return {"kl_estimator": f"Monte Carlo, {samples} samples per image (the prior "
                                 "factorises over dimensions)",
                 "kl_per_dim": per_dim.tolist(), "kl_total": float(per_dim.sum())}

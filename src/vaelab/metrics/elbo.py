@@ -10,9 +10,10 @@ from __future__ import annotations
 import torch
 
 from vaelab.data import PreparedData
-from vaelab.evaluate import TRUE_ELBO, elbo_metrics
+from vaelab.evaluate import elbo_metrics
 from vaelab.metrics.base import register, require_labels
 from vaelab.model import VAE
+from vaelab.objectives import evaluation_objective
 
 
 def _per_class(values: dict[str, torch.Tensor], labels: torch.Tensor,
@@ -33,9 +34,10 @@ def _per_image(model: VAE, x: torch.Tensor, batch_size: int, seed: int
                ) -> dict[str, torch.Tensor]:
     """Per-image recon, KL and ELBO [N], with evaluate_split's generator and batches."""
     generator = torch.Generator(device=x.device).manual_seed(seed)
+    objective = evaluation_objective(model.config.objective)
     recon, kl = [], []
     for start in range(0, x.shape[0], batch_size):
-        out = TRUE_ELBO(model, x[start:start + batch_size], 0, generator=generator)
+        out = objective(model, x[start:start + batch_size], 0, generator=generator)
         recon.append(out.recon)
         kl.append(out.kl)
     r, k = torch.cat(recon), torch.cat(kl)
