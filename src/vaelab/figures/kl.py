@@ -20,7 +20,6 @@ from vaelab.figures.common import (
     caption,
     model_summary,
     new_figure,
-    posterior_means,
     require_runs,
     run_label,
     split_of,
@@ -43,31 +42,23 @@ class DimensionUsage:
 
 @torch.no_grad()
 def dimension_usage(run: Run, split: str = "test", batch: int = 2000) -> DimensionUsage:
-    """Mean per-dimension KL(q(z_j|x) ‖ p(z_j)) over a split when the prior factorises
-    (analytic, or Monte Carlo with a fixed seed); otherwise the variance over the data of
-    the posterior mean, which needs no prior density (Burda et al. 2016)."""
-    data = split_of(run, split)
-    prior = run.model.prior
-    means = posterior_means(run, data.x, batch)
-    variance = means.double().var(dim=0, unbiased=False).cpu().numpy()
-    from vaelab.objectives import kl_per_dim
+    """Mean per-dimension KL(q(z_j|x) ‖ p(z_j)) over a split, as the collapse metric
+    computes it (analytic, or Monte Carlo when the prior factorises); when the prior does
+    not factorise, the variance over the data of the posterior mean, which needs no prior
+    density (Burda et al. 2016)."""
+    from vaelab.metrics.base import posterior_moments
+    from vaelab.metrics.collapse import kl_per_dimension
 
+    data = split_of(run, split)
+    mean, logvar = posterior_moments(run.model, data.x, batch)
+    variance = mean.double().var(dim=0, unbiased=False).cpu().numpy()
     generator = torch.Generator(device=run.device).manual_seed(0)
-    total = torch.zeros(run.model.latent_dim, dtype=torch.float64, device=run.device)
-    analytic = True
-    for start in range(0, len(data), batch):
-        q = run.model.encode(data.x[start:start + batch])
-        per_dim = kl_per_dim(run.model, q, q.rsample(generator=generator))
-        if per_dim is None:
-            break
-        analytic = prior.kl_per_dim(q) is not None
-        total += per_dim.double().sum(0)
-    else:
-        values = (total / len(data)).cpu().numpy()
-        how = "analytic" if analytic else "single-sample Monte Carlo"
-        return DimensionUsage(values, True, "mean KL(q(z_j|x) ‖ p(z_j)) [nats]",
-                              f"{how} per-dimension KL averaged over {len(data)} "
-                              f"{split} images", variance)
+    kl = kl_per_dimension(run.model, mean, logvar, samples=16, generator=generator)
+    if kl["kl_per_dim"] is not None:
+        return DimensionUsage(np.asarray(kl["kl_per_dim"]), True,
+                              "mean KL(q(z_j|x) ‖ p(z_j)) [nats]",
+                              f"{kl['kl_estimator']} per-dimension KL averaged over "
+                              f"{len(data)} {split} images", variance)
     return DimensionUsage(variance, False, "Var_x E[z_j|x]",
                           f"the {run.config.prior.name} prior does not factorise: "
                           f"variance of the posterior means over {len(data)} {split} images "
