@@ -27,11 +27,12 @@ from vaelab.evaluate import elbo_metrics
 from vaelab.figures import write_figures
 from vaelab.model import VAE
 from vaelab.objectives import build_objective
+from vaelab.resume import RESUME_FILE
 from vaelab.run import Run, load_run, resolve_device
 from vaelab.trainer import train_model
 
 RUN_FILES = [rundir.CONFIG_FILE, rundir.MODEL_FILE, rundir.BEST_FILE, rundir.HISTORY_FILE,
-             rundir.METRICS_FILE, rundir.FIGURES_DIR]
+             rundir.METRICS_FILE, rundir.FIGURES_DIR, RESUME_FILE]
 
 
 def resolve_config(config: Config | dict | str | Path | None, overrides: dict[str, Any]
@@ -64,7 +65,8 @@ def prepare_run_path(path: Path, *, force: bool) -> None:
     if path.is_dir() and any(path.iterdir()):
         if not force:
             raise VaelabError(f"--out {path} already exists and is not empty; choose another "
-                              "--out or pass --force to overwrite that run")
+                              "--out, pass --resume to continue it, or --force to overwrite "
+                              "it")
         for name in RUN_FILES:
             target = path / name
             if target.is_dir():
@@ -75,12 +77,20 @@ def prepare_run_path(path: Path, *, force: bool) -> None:
 
 
 def train(config: Config | dict | str | Path | None = None, *, out: str | Path | None = None,
-          force: bool = False, progress: bool = True, command: list[str] | None = None,
-          figures: bool = True, **overrides: Any) -> Run:
-    """Train a VAE and write its run directory; return the loaded ``Run``."""
+          force: bool = False, resume: str | Path | None = None, progress: bool = True,
+          command: list[str] | None = None, figures: bool = True, **overrides: Any) -> Run:
+    """Train a VAE and write its run directory; return the loaded ``Run``.
+
+    ``resume=RUN_DIR`` continues an interrupted run from its last complete epoch with the
+    run's own config (only ``epochs`` may be raised), bit for bit on CPU."""
     from vaelab import __version__
 
-    config = resolve_config(config, overrides)
+    command = command if command is not None else list(sys.argv)
+    if resume is not None:
+        run_path, config, info = _resumed_config(Path(resume), config, overrides, command)
+    else:
+        config = resolve_config(config, overrides)
+        run_path = Path(out) if out is not None else default_run_path(config)
     console = Console(stderr=True, quiet=not progress)
     device = resolve_device(config.train.device)
     # Everything that can fail on bad input happens before anything is written.
@@ -92,29 +102,32 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
     objective = build_objective(config.objective, steps_per_epoch)
     objective.check(model)
 
-    run_path = Path(out) if out is not None else default_run_path(config)
-    prepare_run_path(run_path, force=force)
     counts = model.parameter_counts()
-    rundir.write_json(run_path / rundir.CONFIG_FILE, {
-        "config": config.to_dict(),
-        "command": command if command is not None else list(sys.argv),
-        "run_format": rundir.RUN_FORMAT,
-        "vaelab_version": __version__,
-        "torch_version": torch.__version__,
-        "python_version": platform.python_version(),
-        "seed": config.train.seed,
-        "device": str(device),
-        "parameters": counts,
-        "data": data.describe(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    })
-    console.print(f"[bold]vaelab[/] training on {device}: {counts['total']:,} parameters "
+    if resume is None:
+        prepare_run_path(run_path, force=force)
+        info = {
+            "config": config.to_dict(),
+            "command": command,
+            "run_format": rundir.RUN_FORMAT,
+            "vaelab_version": __version__,
+            "torch_version": torch.__version__,
+            "python_version": platform.python_version(),
+            "seed": config.train.seed,
+            "device": str(device),
+            "parameters": counts,
+            "data": data.describe(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+    rundir.write_json(run_path / rundir.CONFIG_FILE, info)
+    verb = "resuming" if resume is not None else "training"
+    console.print(f"[bold]vaelab[/] {verb} on {device}: {counts['total']:,} parameters "
                   f"(encoder {counts['encoder']:,}, decoder {counts['decoder']:,}, likelihood "
                   f"{counts['likelihood']:,}, prior {counts['prior']:,}); "
                   f"{len(data.train):,} training images → {run_path}")
     console.print(f"  {model.likelihood.describe()} likelihood · {model.prior.describe()} "
                   f"prior · objective {objective.describe()}")
-    train_model(model, objective, data, config, run_path, progress=progress, console=console)
+    train_model(model, objective, data, config, run_path, progress=progress, console=console,
+                resume=resume is not None)
 
     run = load_run(run_path, device=str(device))
     run.__dict__["data"] = data  # reuse the prepared splits (cached_property slot)
@@ -124,6 +137,29 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
     if figures:
         write_figures(run)
     return run
+
+
+def _resumed_config(run_path: Path, config: Any, overrides: dict[str, Any],
+                    command: list[str]) -> tuple[Path, Config, dict]:
+    """The run's own config (with a raised ``epochs`` if asked) and its provenance with
+    this resume appended."""
+    if config is not None or set(overrides) - {"epochs"}:
+        extra = sorted(set(overrides) - {"epochs"}) or ["a config"]
+        raise VaelabError(f"--resume continues {run_path} with its own config; only --epochs "
+                          f"may change (got {', '.join(extra)})")
+    if not run_path.is_dir():
+        raise VaelabError(f"--resume {run_path}: no such run directory")
+    rundir.remove_stale_temp_files(run_path)
+    info = rundir.read_json(run_path / rundir.CONFIG_FILE)
+    rundir.check_format(info.get("run_format") if isinstance(info, dict) else None,
+                        run_path / rundir.CONFIG_FILE)
+    config = Config.from_dict(info["config"], where=str(run_path / rundir.CONFIG_FILE))
+    if "epochs" in overrides:
+        config = config.replace(epochs=overrides["epochs"])
+    info = {**info, "config": config.to_dict(),
+            "resumed": [*info.get("resumed", []),
+                        {"command": command, "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}]}
+    return run_path, config, info
 
 
 __all__ = ["train", "load_run", "Run", "Config"]

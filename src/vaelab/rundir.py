@@ -65,6 +65,15 @@ def atomic_path(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Delete the temp files of writes a killed process never finished (``.NAME.*.tmp``,
+    see atomic_path); the real files beside them are untouched."""
+    stale = [path for path in Path(folder).glob(".*.tmp") if path.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def write_text(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

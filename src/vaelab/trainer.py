@@ -3,11 +3,13 @@ device as one tensor (DESIGN rule 6). A batch is an index slice of a seeded rand
 permutation; there is no DataLoader and no per-sample Python in the hot path.
 
 After every epoch: validation (true ELBO), a history row, an atomic checkpoint of the
-weights (model.safetensors) and, when validation improved, best.safetensors.
+weights (model.safetensors), best.safetensors when validation improved, and
+resume.safetensors (optimiser and RNG states) so that --resume continues bit for bit.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from vaelab.errors import VaelabError
 from vaelab.evaluate import EVAL_SEED, evaluate_split
 from vaelab.model import VAE
 from vaelab.objectives import Objective
+from vaelab.resume import load_resume, save_resume
 
 
 @dataclass
@@ -56,10 +59,11 @@ def checkpoint_metadata(model: VAE, config: Config, state: TrainState) -> dict:
 
 
 def train_model(model: VAE, objective: Objective, data: PreparedData, config: Config,
-                run_path: Path, *, progress: bool = True,
-                console: Console | None = None) -> list[dict[str, float]]:
-    """Train ``model`` in place for ``config.train.epochs`` epochs; write history and
-    checkpoints into ``run_path``; return the history rows."""
+                run_path: Path, *, progress: bool = True, console: Console | None = None,
+                resume: bool = False) -> list[dict[str, float]]:
+    """Train ``model`` in place up to ``config.train.epochs`` epochs; write history and
+    checkpoints into ``run_path``; return the history rows. With ``resume``, continue
+    from the run's resume.safetensors (weights, optimiser, RNG states, counters)."""
     train_cfg = config.train
     device = next(model.parameters()).device
     optimizer = make_optimizer(model, config)
@@ -71,6 +75,13 @@ def train_model(model: VAE, objective: Objective, data: PreparedData, config: Co
     # neither depends on how many random numbers the model used.
     order_generator = torch.Generator().manual_seed(train_cfg.seed)
     pixel_generator = torch.Generator(device=device).manual_seed(train_cfg.seed + 1)
+    generators = {"order": order_generator, "pixels": pixel_generator}
+    if resume:
+        counters = load_resume(run_path, model, optimizer, generators)
+        state = TrainState(**counters)
+        # Rows after the resumed epoch were written by the interrupted process; they are
+        # recomputed, identically, from the restored state.
+        history = rundir.read_history(run_path / rundir.HISTORY_FILE)[:state.epoch]
     dynamic = data.binarize == "dynamic"
     val = data.eval_split("val", seed=EVAL_SEED)
     # A non-finite loss is checked every step on CPU (free) but only at progress updates
@@ -82,8 +93,9 @@ def train_model(model: VAE, objective: Objective, data: PreparedData, config: Co
     steps_per_epoch = math.ceil(n / train_cfg.batch_size)
     bar = _progress_bar(console, enabled=progress)
     with bar:
-        task = bar.add_task("train", total=steps_per_epoch * train_cfg.epochs, loss=math.nan)
-        for epoch in range(1, train_cfg.epochs + 1):
+        task = bar.add_task("train", total=steps_per_epoch * train_cfg.epochs, loss=math.nan,
+                            completed=state.step)
+        for epoch in range(state.epoch + 1, train_cfg.epochs + 1):
             model.train()
             sums = torch.zeros(3, device=device)  # Σ loss·B, Σ recon, Σ kl over the epoch
             started = time.perf_counter()
@@ -125,6 +137,7 @@ def train_model(model: VAE, objective: Objective, data: PreparedData, config: Co
             row["epoch_seconds"] = epoch_seconds
             history.append(row)
             _save_epoch(model, config, state, run_path, history, row)
+            save_resume(run_path, model, optimizer, generators, dataclasses.asdict(state))
             shown = row.get("val_elbo", row["train_elbo"])
             bar.update(task, description=f"epoch {epoch}/{train_cfg.epochs} "
                        f"elbo {shown:.2f}")

@@ -13,6 +13,7 @@ import click
 from vaelab.cli.app import CONTEXT, cli
 from vaelab.cli.common import print_metrics
 from vaelab.config import FIELDS, FieldSpec, coerce
+from vaelab.errors import VaelabError
 
 
 def config_options(command: Any) -> Any:
@@ -70,15 +71,27 @@ def config_from_options(config_file: str | None, options: dict[str, Any]):
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run directory to write [default: runs/<dataset>-<objective>-<time>].")
 @click.option("--force", is_flag=True, help="Overwrite an existing run directory.")
+@click.option("--resume", "resume", type=click.Path(file_okay=False), default=None,
+              help="Continue this interrupted run from its last complete epoch (its own "
+                   "config; only --epochs may be raised).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @config_options
-def train(config_file: str | None, out: str | None, force: bool, quiet: bool,
-          **options: Any) -> None:
+def train(config_file: str | None, out: str | None, force: bool, resume: str | None,
+          quiet: bool, **options: Any) -> None:
     """Train a VAE and write a self-describing run directory."""
     from vaelab.api import train as train_run
 
-    config = config_from_options(config_file, options)
-    run = train_run(config, out=out, force=force, progress=not quiet,
-                    command=["vaelab", *sys.argv[1:]])
+    command = ["vaelab", *sys.argv[1:]]
+    if resume is not None:
+        given = {key: value for key, value in options.items() if value is not None}
+        if config_file or out or force or set(given) - {"opt_train__epochs"}:
+            raise VaelabError("--resume continues a run with its own config: give only "
+                              "--resume RUN_DIR (and optionally --epochs N)")
+        epochs = {} if "opt_train__epochs" not in given else {"epochs": given[
+            "opt_train__epochs"]}
+        run = train_run(resume=resume, progress=not quiet, command=command, **epochs)
+    else:
+        config = config_from_options(config_file, options)
+        run = train_run(config, out=out, force=force, progress=not quiet, command=command)
     print_metrics(run.path, run.metrics)
     click.echo(f"run directory: {run.path}")

@@ -1,0 +1,95 @@
+"""--resume continues a run bit for bit, also after the process was killed with SIGKILL."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import vaelab
+from vaelab import rundir
+from vaelab.errors import VaelabError
+
+TINY = dict(dataset="digits", hidden="32", latent_dim=4, batch_size=64, binarize="dynamic",
+            seed=7)
+
+
+def weights(path):
+    return rundir.load_checkpoint(path / "model.safetensors")[0]
+
+
+def history_without_times(path):
+    return [{k: v for k, v in row.items() if k != "epoch_seconds"}
+            for row in rundir.read_history(path / "history.csv")]
+
+
+def assert_same_run(a, b):
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        assert torch.equal(wa[name], wb[name]), name
+    assert history_without_times(a) == history_without_times(b)
+
+
+def test_resume_after_stopping_equals_an_uninterrupted_run(tmp_path):
+    vaelab.train(out=tmp_path / "whole", epochs=4, progress=False, figures=False, **TINY)
+    vaelab.train(out=tmp_path / "split", epochs=2, progress=False, figures=False, **TINY)
+    resumed = vaelab.train(resume=tmp_path / "split", epochs=4, progress=False, figures=False)
+    assert_same_run(tmp_path / "whole", tmp_path / "split")
+    info = json.loads((resumed.path / "config.json").read_text())
+    assert info["config"]["train"]["epochs"] == 4 and len(info["resumed"]) == 1
+
+
+def train_command(out, epochs):
+    options = {**TINY, "epochs": epochs}
+    args = [f"--{key.replace('_', '-')}={value}" for key, value in options.items()]
+    return [sys.executable, "-c", "from vaelab.cli import main; main()", "train", *args,
+            "--quiet", "--out", str(out)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after_rows", [1, 3])
+def test_resume_after_sigkill_is_bit_for_bit(tmp_path, kill_after_rows):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(train_command(tmp_path / "whole", 6), check=True, env=env,
+                   capture_output=True)
+    process = subprocess.Popen(train_command(tmp_path / "killed", 6), env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = tmp_path / "killed" / "history.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        if history.exists() and len(history.read_text().splitlines()) > kill_after_rows:
+            break
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    resume = [sys.executable, "-c", "from vaelab.cli import main; main()", "train",
+              "--resume", str(tmp_path / "killed"), "--quiet"]
+    subprocess.run(resume, check=True, env=env, capture_output=True)
+    assert_same_run(tmp_path / "whole", tmp_path / "killed")
+    # No temporary file of an interrupted write is left behind.
+    assert not [p for p in (tmp_path / "killed").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_resume_refuses_other_options_and_missing_state(tmp_path):
+    with pytest.raises(VaelabError, match="no such run directory"):
+        vaelab.train(resume=tmp_path / "nothing", progress=False)
+    run = vaelab.train(out=tmp_path / "run", epochs=1, progress=False, figures=False, **TINY)
+    with pytest.raises(VaelabError, match="only --epochs may change"):
+        vaelab.train(resume=run.path, lr=0.1, progress=False)
+    (run.path / "resume.safetensors").unlink()
+    with pytest.raises(VaelabError, match="has no resume.safetensors"):
+        vaelab.train(resume=run.path, epochs=2, progress=False)
+
+
+def test_resume_removes_temp_files_of_an_interrupted_write(tmp_path):
+    run = vaelab.train(out=tmp_path / "run", epochs=1, progress=False, figures=False, **TINY)
+    stale = run.path / ".model.safetensors.abc123.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    vaelab.train(resume=run.path, epochs=2, progress=False, figures=False)
+    assert not stale.exists()
+    assert len(rundir.read_history(run.path / "history.csv")) == 2
