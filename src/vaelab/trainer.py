@@ -103,7 +103,9 @@ def train_model(model: VAE, objective: Objective, data: PreparedData, config: Co
             for batch_index in range(steps_per_epoch):
                 index = order[batch_index * train_cfg.batch_size:
                               (batch_index + 1) * train_cfg.batch_size]
-                x = train_x[index]
+                # index_select copies whole rows; x[index] takes the general advanced-
+                # indexing path, about 2x slower for a [128, 784] batch on CPU.
+                x = train_x.index_select(0, index)
                 if dynamic:
                     x = binarize_batch(x, pixel_generator)
                 out = objective(model, x, state.step)
