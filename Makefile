@@ -23,7 +23,7 @@ demo: install
 	$(BIN)/vaelab train --dataset mnist --epochs 5 --hidden 400 --latent-dim 20
 
 test: install
-	$(BIN)/python -m pytest -q -n 2 -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -92,3 +92,15 @@ def test_free_bits_with_a_mixture_prior_fails_before_training(tmp_path):
         vaelab.train(out=tmp_path / "run", progress=False, dataset="digits", prior="mog",
                      free_bits=0.1, epochs=1, hidden="8", latent_dim=2)
     assert not (tmp_path / "run").exists()
+
+
+def test_perceptual_loss_trains_and_is_labelled_a_loss(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAELAB_CACHE", str(tmp_path / "cache"))
+    run = vaelab.train(out=tmp_path / "run", progress=False, figures=False, dataset="digits",
+                       likelihood="perceptual", perceptual_weight=0.01, pixel_loss="bce",
+                       epochs=1, hidden="16", latent_dim=2)
+    assert run.metrics["test"]["likelihood_is_density"] is False
+    assert "not a density" in run.model.likelihood.describe()
+    reloaded = vaelab.load_run(run.path)  # the cached classifier is found again
+    z = torch.zeros(2, 2)
+    assert torch.equal(reloaded.model.decode(z), run.model.decode(z))
