@@ -1,10 +1,12 @@
 """Shared test setup: headless matplotlib, the real data location, small helpers."""
 
 import os
+import sys
 from pathlib import Path
 
 import matplotlib
 import pytest
+import torch
 
 matplotlib.use("Agg")
 
@@ -25,3 +27,30 @@ def has_dataset(name: str) -> bool:
 
 requires_mnist = pytest.mark.skipif(not has_dataset("mnist"),
                                     reason="real MNIST not found under $VAELAB_DATA")
+
+
+def run_cli(monkeypatch, capsys, *args):
+    """Run `vaelab ARGS` in-process as a user would; (exit code, stdout, stderr)."""
+    from vaelab.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["vaelab", *map(str, args)])
+    code = 0
+    try:
+        main()
+    except SystemExit as exit_:
+        code = exit_.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny 8×8 models are fastest on one thread, and then a busy machine's other jobs
+    cannot stall them (t-SNE's OpenMP pool likewise)."""
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(before)

@@ -3,8 +3,7 @@ directory; parameter counts match the seed study's table."""
 
 import pytest
 import torch
-from conftest import requires_mnist
-from test_cli import run_cli
+from conftest import requires_mnist, run_cli
 
 import vaelab
 from vaelab.config import Config

@@ -2,23 +2,9 @@
 paths (one line on stderr, exit code 2, nothing written)."""
 
 import json
-import sys
 
 import pytest
-from conftest import requires_mnist
-
-from vaelab.cli import main
-
-
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["vaelab", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from conftest import requires_mnist, run_cli
 
 
 @requires_mnist

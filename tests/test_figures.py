@@ -42,17 +42,7 @@ def train_tiny(path, **overrides):
     return vaelab.train(out=path, progress=False, figures=False, **{**TINY, **overrides})
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny 8×8 models are fastest on one thread, and then a busy machine's other jobs
-    cannot stall them (t-SNE's OpenMP pool likewise)."""
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -5,37 +5,17 @@ with exit code 2 and nothing written."""
 import sys
 
 import pytest
-import torch
+from conftest import run_cli
 from PIL import Image
 
 import vaelab
-from vaelab.cli import main
 
 TINY = dict(dataset="digits", hidden="16", epochs=1, batch_size=64)
 
 
-def run_cli(monkeypatch, capsys, *args):
-    """The pattern of tests/test_cli.py: run `vaelab ARGS` in-process."""
-    monkeypatch.setattr(sys, "argv", ["vaelab", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models are fastest on one thread (see tests/test_figures.py)."""
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

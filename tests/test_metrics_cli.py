@@ -2,24 +2,12 @@
 metrics.json merged (never clobbered), --json, and one-line errors."""
 
 import json
-import sys
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 import vaelab
-from vaelab.cli import main
-
-
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["vaelab", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def train_digits(path, **overrides):
