@@ -88,6 +88,7 @@ def train_model(model: VAE, objective: Objective, data: PreparedData, config: Co
     # on CUDA, where reading a value forces a device synchronisation.
     check_every = 1 if device.type == "cpu" else 25
 
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     train_x = data.train.x
     n = train_x.shape[0]
     steps_per_epoch = math.ceil(n / train_cfg.batch_size)
@@ -109,7 +110,11 @@ def train_model(model: VAE, objective: Objective, data: PreparedData, config: Co
                 if dynamic:
                     x = binarize_batch(x, pixel_generator)
                 out = objective(model, x, state.step)
-                optimizer.zero_grad(set_to_none=True)
+                # Drop the old gradients so that backward stores fresh ones instead of
+                # adding into zeroed buffers. The plain loop is what zero_grad(set_to_none)
+                # does, minus its profiler and hook machinery: ~60 µs a step here (1.5%).
+                for p in params:
+                    p.grad = None
                 out.loss.backward()
                 if train_cfg.grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
