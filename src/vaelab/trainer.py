@@ -17,14 +17,7 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import TextColumn
 
 from vaelab import rundir
 from vaelab.config import Config
@@ -33,6 +26,7 @@ from vaelab.errors import VaelabError
 from vaelab.evaluate import EVAL_SEED, evaluate_split
 from vaelab.model import VAE
 from vaelab.objectives import Objective
+from vaelab.progress import new_progress
 from vaelab.resume import load_resume, save_resume
 
 
@@ -92,7 +86,8 @@ def train_model(model: VAE, objective: Objective, data: PreparedData, config: Co
     train_x = data.train.x
     n = train_x.shape[0]
     steps_per_epoch = math.ceil(n / train_cfg.batch_size)
-    bar = _progress_bar(console, enabled=progress)
+    bar = new_progress(enabled=progress, console=console,
+                       extra=(TextColumn("loss {task.fields[loss]:.3f}"),))
     with bar:
         task = bar.add_task("train", total=steps_per_epoch * train_cfg.epochs, loss=math.nan,
                             completed=state.step)
@@ -170,20 +165,4 @@ def _stop_non_finite(run_path: Path, epoch: int, batch_index: int, state: TrainS
     raise VaelabError(
         f"training stopped: non-finite loss at epoch {epoch}, batch {batch_index + 1} "
         f"(step {state.step}); {kept}; try a lower --lr, --grad-clip 10, or check the data")
-
-
-def _progress_bar(console: Console, *, enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.3f}"),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not enabled,
-        transient=False,
-        refresh_per_second=4,
-    )
 

@@ -206,11 +206,6 @@ def label_name(run: Run, label: int) -> str:
 
 
 @torch.no_grad()
-def posterior_means(run: Run, x: torch.Tensor, batch: int = 2000) -> torch.Tensor:
-    """E[z|x] for flat images [N, D], in batches: [N, Z]."""
-    return torch.cat([run.model.encode(x[i:i + batch]).mean for i in range(0, len(x), batch)])
-
-
 def parse_pairs(text: str) -> list[tuple[int, int]]:
     """'3:8,1:7' → [(3, 8), (1, 7)] (class labels for interpolation)."""
     pairs = []

@@ -16,9 +16,9 @@ from vaelab.figures.common import (
     class_names,
     grid_figure,
     new_figure,
-    posterior_means,
     split_of,
 )
+from vaelab.metrics.base import posterior_moments
 from vaelab.priors import Prior
 from vaelab.run import Run
 
@@ -81,7 +81,7 @@ def latent(run: Run, method: str = "auto", n: int | None = None, seed: int = 0,
     if n is not None and n < count:
         idx = torch.randperm(count, generator=torch.Generator().manual_seed(seed))[:n].sort()[0]
     idx = idx.to(data.x.device)
-    z = posterior_means(run, data.x[idx]).double().cpu().numpy()
+    z = posterior_moments(run.model, data.x[idx], 2000)[0].double().cpu().numpy()
     xy, (xlabel, ylabel), how = project(z, method, seed)
     labels = None if data.y is None else data.y[idx].cpu().numpy()
 

@@ -14,20 +14,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from vaelab.data import PreparedData, TensorSplit
 from vaelab.data.prepare import EVAL_BINARIZE_SEED
 from vaelab.errors import VaelabError
 from vaelab.model import VAE
+from vaelab.progress import new_progress
 from vaelab.registry import Registry
 
 SPLITS = ("test", "val")
@@ -91,6 +83,7 @@ def require_labels(split: TensorSplit, metric: str) -> torch.Tensor:
 
 
 @torch.no_grad()
+@torch.no_grad()
 def posterior_moments(model: VAE, x: torch.Tensor, batch_size: int
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior means and log-variances [N, Z] of flattened images x [N, D]."""
@@ -106,10 +99,7 @@ def posterior_moments(model: VAE, x: torch.Tensor, batch_size: int
 def progress_bar(description: str, total: int, *, enabled: bool
                  ) -> Iterator[Callable[[int], None]]:
     """A rich progress bar on stderr; yields ``advance(n)``."""
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                   console=Console(stderr=True), disable=not enabled, transient=False,
-                   refresh_per_second=4)
+    bar = new_progress(enabled=enabled)
     with bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
