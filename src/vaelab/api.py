@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from vaelab import rundir
+from vaelab import rundir, tracking
 from vaelab.config import Config
 from vaelab.data import prepare_data
 from vaelab.errors import VaelabError
@@ -78,14 +78,22 @@ def prepare_run_path(path: Path, *, force: bool) -> None:
 
 def train(config: Config | dict | str | Path | None = None, *, out: str | Path | None = None,
           force: bool = False, resume: str | Path | None = None, progress: bool = True,
-          command: list[str] | None = None, figures: bool = True, **overrides: Any) -> Run:
+          command: list[str] | None = None, figures: bool = True,
+          tensorboard: str | Path | None = None, mlflow: str | None = None,
+          mlflow_experiment: str = "vaelab", **overrides: Any) -> Run:
     """Train a VAE and write its run directory; return the loaded ``Run``.
 
     ``resume=RUN_DIR`` continues an interrupted run from its last complete epoch with the
-    run's own config (only ``epochs`` may be raised), bit for bit on CPU."""
+    run's own config (only ``epochs`` may be raised), bit for bit on CPU.
+    ``tensorboard=DIR`` and ``mlflow=URI`` (e.g. ``"sqlite:///mlruns.db"``, experiment
+    ``mlflow_experiment``) track the run there as well (vaelab/tracking.py); they are
+    not part of the config and do not change training."""
     from vaelab import __version__
 
     command = command if command is not None else list(sys.argv)
+    trackers = {"tensorboard": None if tensorboard is None else str(tensorboard),
+                "mlflow": mlflow}
+    tracking.check_installed(trackers)
     if resume is not None:
         run_path, config, info = _resumed_config(Path(resume), config, overrides, command)
     else:
@@ -118,8 +126,27 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
             "data": data.describe(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
+    # Started before config.json is written: a tracker that cannot start leaves no run.
+    tracker = tracking.build_tracker(trackers, run_path=run_path, info=info,
+                                     settings={"mlflow": {"experiment": mlflow_experiment}})
+    try:
+        run = _train_and_evaluate(model, objective, data, config, run_path, info,
+                                  tracker=tracker, resume=resume is not None,
+                                  progress=progress, console=console, figures=figures)
+    except BaseException:
+        tracker.finish(run_path, failed=True)
+        raise
+    tracker.finish(run_path)
+    return run
+
+
+def _train_and_evaluate(model: VAE, objective, data, config: Config, run_path: Path,
+                        info: dict, *, tracker: tracking.Tracker, resume: bool,
+                        progress: bool, console: Console, figures: bool) -> Run:
+    device = next(model.parameters()).device
+    counts = model.parameter_counts()
     rundir.write_json(run_path / rundir.CONFIG_FILE, info)
-    verb = "resuming" if resume is not None else "training"
+    verb = "resuming" if resume else "training"
     console.print(f"[bold]vaelab[/] {verb} on {device}: {counts['total']:,} parameters "
                   f"(encoder {counts['encoder']:,}, decoder {counts['decoder']:,}, likelihood "
                   f"{counts['likelihood']:,}, prior {counts['prior']:,}); "
@@ -127,7 +154,7 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
     console.print(f"  {model.likelihood.describe()} likelihood · {model.prior.describe()} "
                   f"prior · objective {objective.describe()}")
     train_model(model, objective, data, config, run_path, progress=progress, console=console,
-                resume=resume is not None)
+                resume=resume, tracker=tracker)
 
     run = load_run(run_path, device=str(device))
     run.__dict__["data"] = data  # reuse the prepared splits (cached_property slot)

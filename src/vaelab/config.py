@@ -208,6 +208,11 @@ class TrainConfig:
                        low=0)
     device: str = option("auto", "auto (CUDA if present, else CPU), cpu, cuda or cuda:N.")
     eval_batch_size: int = option(2000, "Batch size of validation and test passes.", low=1)
+    nan_policy: str = option(
+        "stop", "What a non-finite loss or gradient does: stop (an error naming the step; the "
+        "last checkpoint is kept) or skip (that optimiser step is dropped and counted in "
+        "history's skipped_steps; more than 10% of an epoch's steps still stops).",
+        choices=lambda: ["stop", "skip"])
 
 
 @dataclass

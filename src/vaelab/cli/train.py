@@ -53,6 +53,13 @@ def config_from_options(config_file: str | None, options: dict[str, Any]):
     config = Config()
     if config_file:
         config = apply_overrides(config, read_config_file(config_file), where=config_file)
+    return apply_options(config, options)
+
+
+def apply_options(config, options: dict[str, Any]):
+    """``config`` with the generated --options that were given (not None) applied."""
+    from vaelab.config import apply_overrides
+
     nested: dict[str, dict[str, Any]] = {}
     by_key = {f"opt_{spec.section}__{spec.name}": spec for spec in FIELDS}
     for key, value in options.items():
@@ -75,23 +82,39 @@ def config_from_options(config_file: str | None, options: dict[str, Any]):
               help="Continue this interrupted run from its last complete epoch (its own "
                    "config; only --epochs may be raised).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--tensorboard", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Also log scalars of every history column and image grids each epoch "
+                   "to DIR/<run name> for `tensorboard --logdir DIR` (needs "
+                   "'vaelab[tensorboard]').")
+@click.option("--mlflow", metavar="URI", default=None,
+              help="Also track the run in MLflow at this tracking URI, e.g. "
+                   "sqlite:///mlruns.db: config as params, history as metrics, run files "
+                   "as artifacts (needs 'vaelab[mlflow]').")
+@click.option("--mlflow-experiment", metavar="NAME", default="vaelab", show_default=True,
+              help="MLflow experiment of --mlflow.")
 @config_options
 def train(config_file: str | None, out: str | None, force: bool, resume: str | None,
-          quiet: bool, **options: Any) -> None:
+          quiet: bool, tensorboard: str | None, mlflow: str | None, mlflow_experiment: str,
+          **options: Any) -> None:
     """Train a VAE and write a self-describing run directory."""
     from vaelab.api import train as train_run
 
     command = ["vaelab", *sys.argv[1:]]
+    tracking = dict(tensorboard=tensorboard, mlflow=mlflow,
+                    mlflow_experiment=mlflow_experiment)
     if resume is not None:
         given = {key: value for key, value in options.items() if value is not None}
         if config_file or out or force or set(given) - {"opt_train__epochs"}:
             raise VaelabError("--resume continues a run with its own config: give only "
-                              "--resume RUN_DIR (and optionally --epochs N)")
+                              "--resume RUN_DIR (and optionally --epochs N, --tensorboard, "
+                              "--mlflow)")
         epochs = {} if "opt_train__epochs" not in given else {"epochs": given[
             "opt_train__epochs"]}
-        run = train_run(resume=resume, progress=not quiet, command=command, **epochs)
+        run = train_run(resume=resume, progress=not quiet, command=command, **tracking,
+                        **epochs)
     else:
         config = config_from_options(config_file, options)
-        run = train_run(config, out=out, force=force, progress=not quiet, command=command)
+        run = train_run(config, out=out, force=force, progress=not quiet, command=command,
+                        **tracking)
     print_metrics(run.path, run.metrics)
     click.echo(f"run directory: {run.path}")
