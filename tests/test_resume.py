@@ -51,22 +51,60 @@ def train_command(out, epochs):
             "--quiet", "--out", str(out)]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("kill_after_rows", [1, 3])
-def test_resume_after_sigkill_is_bit_for_bit(tmp_path, kill_after_rows):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(train_command(tmp_path / "whole", 6), check=True, env=env,
-                   capture_output=True)
+# Kill the training process (SIGKILL) by itself at the moment it is about to rename the
+# Nth finished temp file of FILE into place: the file is complete on disk under its temp
+# name, the old one is still in place. The kill happens inside an atomic write.
+KILL_DURING_WRITE = """
+import os, signal, sys
+target, nth = sys.argv.pop(1), int(sys.argv.pop(1))
+real_replace, seen = os.replace, [0]
+def replace(src, dst):
+    if os.path.basename(str(dst)) == target:
+        seen[0] += 1
+        if seen[0] == nth:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return real_replace(src, dst)
+os.replace = replace
+from vaelab.cli import main
+main()
+"""
+
+
+def _kill_during_write(tmp_path, env, target: str, nth: int) -> None:
+    command = train_command(tmp_path / "killed", 6)
+    command[1:3] = ["-c", KILL_DURING_WRITE, target, str(nth)]
+    result = subprocess.run(command, env=env, capture_output=True)
+    assert result.returncode == -signal.SIGKILL
+
+
+def _kill_after_rows(tmp_path, env, rows: int) -> None:
     process = subprocess.Popen(train_command(tmp_path / "killed", 6), env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     history = tmp_path / "killed" / "history.csv"
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None:
-        if history.exists() and len(history.read_text().splitlines()) > kill_after_rows:
+        if history.exists() and len(history.read_text().splitlines()) > rows:
             break
         time.sleep(0.005)
     process.send_signal(signal.SIGKILL)
     process.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", [
+    ("after epoch rows", 1), ("after epoch rows", 3),
+    ("writing", "model.safetensors", 2),   # epoch 2's weights complete, not yet renamed
+    ("writing", "resume.safetensors", 3),  # weights+history of epoch 3 saved, resume not
+    ("writing", "history.csv", 4),
+])
+def test_resume_after_sigkill_is_bit_for_bit(tmp_path, how):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(train_command(tmp_path / "whole", 6), check=True, env=env,
+                   capture_output=True)
+    if how[0] == "writing":
+        _kill_during_write(tmp_path, env, how[1], how[2])
+    else:
+        _kill_after_rows(tmp_path, env, how[1])
     resume = [sys.executable, "-c", "from vaelab.cli import main; main()", "train",
               "--resume", str(tmp_path / "killed"), "--quiet"]
     subprocess.run(resume, check=True, env=env, capture_output=True)

@@ -53,8 +53,7 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
     collapse (KL per dimension, active units, I(x;z)), FID with a domain classifier and a
     linear probe. Each number names its estimator, k, binarisation, split and seed; all are
     merged into the run's metrics.json."""
-    from vaelab import rundir
-    from vaelab.metrics import METRICS, parse_metric_names
+    from vaelab.metrics import METRICS, parse_metric_names, store_results
     from vaelab.metrics import evaluate as run_metrics
     from vaelab.run import load_run, resolve_device
 
@@ -93,20 +92,12 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
     results = run_metrics(run.model, data, names, seed=seed, split=split,
                           batch_size=batch_size, progress=not quiet and not as_json,
                           options=options)
-    section: dict[str, Any] = {}
-    for name, stats in results.items():
-        stats["checkpoint"] = checkpoint
-        key = METRICS.get(name).key
-        if key is None:
-            section.update(stats)
-        else:
-            section[key] = stats
+    merged = store_results(run.path, results, split=split, checkpoint=checkpoint)
     key = split if checkpoint == "last" else f"{split}_best"
-    merged = rundir.merge_json(run.path / rundir.METRICS_FILE, {key: section})
     if as_json:
-        click.echo(json.dumps({key: merged[key]}, indent=2))
+        click.echo(json.dumps({key: merged}, indent=2))
         return
-    print_metrics(run.path, {key: section})
+    print_metrics(run.path, {key: merged})
     if skipped:
         click.echo(f"skipped {', '.join(skipped)}: the {split} split has no labels", err=True)
 

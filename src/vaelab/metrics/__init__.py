@@ -55,5 +55,27 @@ def evaluate(model: VAE, data: PreparedData, names: list[str], *, seed: int = 0,
             for name in names}
 
 
+def store_results(run_path, results: dict[str, dict], *, split: str = "test",
+                  checkpoint: str = "last") -> dict[str, Any]:
+    """Merge ``evaluate``'s results into the run's metrics.json under ``split`` (or
+    ``<split>_best`` for the best checkpoint): metrics without a key (elbo) add their
+    numbers to the section itself, the others go under their key. Returns the section."""
+    from pathlib import Path
+
+    from vaelab import rundir
+
+    section: dict[str, Any] = {}
+    for name, stats in results.items():
+        stats["checkpoint"] = checkpoint
+        key = METRICS.get(name).key
+        if key is None:
+            section.update(stats)
+        else:
+            section[key] = stats
+    key = split if checkpoint == "last" else f"{split}_best"
+    merged = rundir.merge_json(Path(run_path) / rundir.METRICS_FILE, {key: section})
+    return merged[key]
+
+
 __all__ = ["DEFAULT_METRICS", "METRICS", "Metric", "evaluate", "metric_names",
-           "parse_metric_names"]
+           "parse_metric_names", "store_results"]

@@ -1,0 +1,205 @@
+"""A recipe: a named sweep + evaluation + comparison figures + findings that reproduce
+one classic VAE study. ``run_recipe`` runs the sweep (resumable like any sweep), draws
+the figures into SWEEP/figures/, checks each of the study's claims against the measured
+numbers into SWEEP/findings.json and writes SWEEP/report.html.
+
+A recipe file defines a ``Recipe`` and registers it:
+
+    RECIPES.register("beta-sweep")(Recipe(name=..., build=spec_for, figures=[...],
+                                          findings=check_claims))
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from vaelab import rundir
+from vaelab.errors import VaelabError
+from vaelab.registry import Registry
+from vaelab.sweep import SweepSpec, run_sweep
+from vaelab.sweep import state as sweep_state
+
+VERDICTS = ("agrees", "disagrees", "inconclusive")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One claim of the study, what vaelab measured, and whether they agree."""
+
+    claim: str
+    source: str
+    found: str
+    verdict: str
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+
+
+@dataclass(frozen=True)
+class FigurePlan:
+    """A comparison figure of some points (first seed of each) into SWEEP/figures/, or
+    with ``per_run`` one figure per point into each run's own figures/."""
+
+    figure: str
+    stem: str
+    points: tuple[str, ...] | None = None  # None: every point
+    options: dict[str, Any] = field(default_factory=dict)
+    per_run: bool = False
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    title: str
+    question: str
+    source: str  # the study it reproduces
+    build: Callable[[bool], SweepSpec]  # quick → the sweep
+    findings: Callable[[Results], list[Finding]]
+    figures: tuple[FigurePlan, ...] = ()
+    quick_note: str = ""
+
+
+RECIPES: Registry[Recipe] = Registry("recipe")
+
+
+class Results:
+    """Read-only view of a finished recipe sweep for the findings: per-point means over
+    seeds (summary.json), each point's first run, its metrics and history."""
+
+    def __init__(self, sweep_dir: Path, quick: bool):
+        self.sweep_dir = Path(sweep_dir)
+        self.quick = quick
+        self.manifest = sweep_state.read_manifest(self.sweep_dir) or {}
+        self.summary = rundir.read_json(self.sweep_dir / sweep_state.SUMMARY_JSON)
+        self.groups = {g["group"]: g for g in self.summary["groups"]}
+
+    def points(self) -> list[str]:
+        return list(self.groups)
+
+    def value(self, point: str, key: str) -> float | None:
+        """Mean over seeds of a summary column (e.g. ``test.elbo``), None if missing."""
+        stats = self.groups.get(point, {}).get("values", {}).get(key)
+        return None if stats is None else stats["mean"]
+
+    def run_path(self, point: str) -> Path | None:
+        for entry in self.manifest.get("points", []):
+            if entry["group"] == point and sweep_state.read_status(
+                    self.sweep_dir, entry["name"]).get("status") == "done":
+                return self.sweep_dir / entry["run"]
+        return None
+
+    def metrics(self, point: str) -> dict[str, Any]:
+        path = self.run_path(point)
+        if path is None or not (path / rundir.METRICS_FILE).exists():
+            return {}
+        return rundir.read_json(path / rundir.METRICS_FILE)
+
+    def history(self, point: str) -> list[dict[str, float]]:
+        path = self.run_path(point)
+        return [] if path is None else rundir.read_history(path / rundir.HISTORY_FILE)
+
+    def config(self, point: str) -> dict[str, Any]:
+        path = self.run_path(point)
+        return {} if path is None else rundir.read_json(path / rundir.CONFIG_FILE)
+
+    @cached_property
+    def missing(self) -> list[str]:
+        return [p for p in self.groups if self.run_path(p) is None]
+
+
+def compare(found_ok: bool | None, claim: str, source: str, found: str) -> Finding:
+    """A Finding from a boolean test: None (not measured) → inconclusive."""
+    verdict = "inconclusive" if found_ok is None else ("agrees" if found_ok else "disagrees")
+    return Finding(claim, source, found, verdict)
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def draw_figures(recipe: Recipe, results: Results, console: Console) -> list[str]:
+    """The recipe's figures; returns notes on the ones that could not be drawn."""
+    from vaelab.figures import NotApplicable, options_for, write_figure
+    from vaelab.run import load_run
+
+    notes = []
+    out_dir = results.sweep_dir / "figures"
+    for plan in recipe.figures:
+        points = list(plan.points) if plan.points is not None else results.points()
+        paths = [(p, results.run_path(p)) for p in points]
+        runs = [(p, load_run(path)) for p, path in paths if path is not None]
+        if not runs:
+            continue
+        try:
+            if plan.per_run:
+                for _, run in runs:
+                    write_figure(plan.figure, run, run.figures_dir, stem=plan.stem,
+                                 **options_for(plan.figure, False, plan.options))
+            else:
+                # Runs are labelled by their directory names, "<point>-seed<k>".
+                write_figure(plan.figure, [run for _, run in runs], out_dir, stem=plan.stem,
+                             **options_for(plan.figure, len(runs) > 1, plan.options))
+        except NotApplicable as why:
+            notes.append(f"figure {plan.stem} skipped: {why}")
+        console.print(f"  figure {plan.stem}")
+    return notes
+
+
+def run_recipe(name: str, out: str | Path | None = None, *, quick: bool = False,
+               backend: str = "local", workers: int | None = None, force: bool = False,
+               progress: bool = True, overrides: dict[str, Any] | None = None,
+               report: bool = True) -> Path:
+    """Run recipe ``name`` into ``out`` (default sweeps/<name>[-quick]); return the sweep
+    directory. ``overrides`` (flat option names) apply to every point's base config, e.g.
+    a CSV copy of the data: {"dataset": "csv", "data_path": "fashion.csv"}."""
+    recipe = RECIPES.get(name)
+    out = Path(out) if out is not None else Path("sweeps") / (name + ("-quick" if quick
+                                                                       else ""))
+    spec = recipe.build(quick)
+    spec.name = recipe.name
+    if overrides:
+        spec.base = spec.base.replace(**overrides)
+        spec.runs()  # every point must still be valid
+    console = Console(stderr=True, quiet=not progress)
+    console.print(f"[bold]recipe {name}[/]{' (quick)' if quick else ''}: {recipe.question}")
+    info = {"name": recipe.name, "title": recipe.title, "question": recipe.question,
+            "source": recipe.source, "quick": quick}
+    run_sweep(spec, out, backend=backend, workers=workers, force=force, progress=progress,
+              command=list(sys.argv), extra={"recipe": info})
+    results = Results(out, quick)
+    notes = draw_figures(recipe, results, console)
+    findings = recipe.findings(results)
+    if quick:
+        base = spec.base
+        notes.insert(0, f"--quick: {base.data.subset:,} training images, {base.train.epochs} "
+                     f"epochs (lr {base.train.lr:g}); the numbers are a smoke test of the "
+                     "recipe, not the study's — run without --quick to reproduce it. "
+                     + recipe.quick_note)
+    rundir.write_json(out / "findings.json", {
+        "question": recipe.question, "source": recipe.source, "quick": quick,
+        "findings": [f.__dict__ for f in findings], "notes": notes})
+    for finding in findings:
+        style = {"agrees": "green", "disagrees": "red"}.get(finding.verdict, "yellow")
+        console.print(f"  [{style}]{finding.verdict}[/] {escape(finding.claim)} — "
+                      f"{escape(finding.found)}")
+    if report:
+        _write_report(out, console)
+    return out
+
+
+def _write_report(out: Path, console: Console) -> None:
+    try:
+        from vaelab.report import write_report
+    except ImportError:  # the report package is optional only while it is being built
+        raise VaelabError("vaelab.report is missing; reinstall vaelab") from None
+    path = write_report([out], out / "report.html", force=True)
+    console.print(f"report: {path}")

@@ -1,0 +1,95 @@
+"""How a sweep's runs are executed. One registry; each backend takes the pending tasks
+(plain dicts, see worker.make_task) and a callback it calls with each finished result.
+
+- local:   worker processes on this machine, up to the core count (inline when 1)
+- batched: same-architecture runs trained together as one stacked computation
+- ray:     one Ray task per run on a Ray cluster; run directories travel back as bytes, so
+           workers need no shared file system
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+from vaelab.errors import VaelabError
+from vaelab.registry import Registry
+from vaelab.sweep.worker import run_point
+
+Callback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class BackendOptions:
+    workers: int | None = None  # local: processes (default: cores, at most one per run)
+    address: str | None = None  # ray: cluster address; None starts a local one on 127.0.0.1
+
+
+Backend = Callable[[list[dict[str, Any]], BackendOptions, Callback], None]
+BACKENDS: Registry[Backend] = Registry("sweep backend")
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@BACKENDS.register("local")
+def run_local(tasks: list[dict[str, Any]], options: BackendOptions, done: Callback) -> None:
+    """Independent runs in parallel processes. Each process gets cores // workers torch
+    threads, so the machine is used fully but never oversubscribed."""
+    workers = options.workers or min(len(tasks), cpu_count())
+    if workers < 1:
+        raise VaelabError(f"--workers must be >= 1, got {workers}")
+    workers = min(workers, len(tasks))
+    if workers <= 1:
+        for task in tasks:
+            done(run_point(task))
+        return
+    threads = max(1, cpu_count() // workers)
+    # spawn, not fork: forking a process that has started torch's thread pools can hang.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             initializer=_init_worker, initargs=(threads,)) as pool:
+        futures = [pool.submit(run_point, task) for task in tasks]
+        for future in as_completed(futures):
+            done(future.result())
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    if sys.platform.startswith("linux"):
+        # Die with the sweep process: a worker orphaned by `kill -9` of its parent would
+        # go on writing a run that a resumed sweep is about to take over.
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
+@BACKENDS.register("batched")
+def run_batched_backend(tasks: list[dict[str, Any]], options: BackendOptions,
+                        done: Callback) -> None:
+    from vaelab.sweep.batched_backend import run_batched
+
+    run_batched(tasks, done)
+
+
+@BACKENDS.register("ray")
+def run_ray_backend(tasks: list[dict[str, Any]], options: BackendOptions,
+                    done: Callback) -> None:
+    from vaelab.sweep.ray_backend import run_ray
+
+    run_ray(tasks, options.address, done)

@@ -1,0 +1,57 @@
+"""The batched backend: runs that share an architecture (``vaelab.batched.batch_key``)
+are trained together as one stacked computation, then evaluated one by one. Runs that
+were interrupted earlier resume alone (a batched run has no per-model resume state)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from vaelab.errors import VaelabError
+from vaelab.resume import RESUME_FILE
+from vaelab.sweep import state
+from vaelab.sweep.worker import evaluate_point, run_point
+
+
+def run_batched(tasks: list[dict[str, Any]], done: Any) -> None:
+    from vaelab.batched import batch_key, train_batched
+    from vaelab.config import Config
+
+    groups: dict[tuple, list[tuple[dict[str, Any], Config]]] = {}
+    for task in tasks:
+        sweep_dir = Path(task["sweep_dir"])
+        run_path = sweep_dir / state.RUNS_DIR / task["run"]
+        if state.read_status(sweep_dir, task["run"]).get("status") == "done":
+            done({"run": task["run"], "status": "skipped"})
+        elif (run_path / RESUME_FILE).exists():
+            done(run_point(task))
+        elif not state.try_claim(sweep_dir, task["run"]):
+            done({"run": task["run"], "status": "busy"})
+        else:
+            config = Config.from_dict(task["config"], where=f"sweep run {task['run']}")
+            groups.setdefault(batch_key(config), []).append((task, config))
+
+    for members in groups.values():
+        sweep_dir = Path(members[0][0]["sweep_dir"])
+        paths = [sweep_dir / state.RUNS_DIR / task["run"] for task, _ in members]
+        try:
+            train_batched([config for _, config in members], paths, progress=False,
+                          command=members[0][0]["command"],
+                          figures=members[0][0]["figures"])
+            failure = None
+        except VaelabError as err:
+            failure = str(err)
+        for (task, _), path in zip(members, paths, strict=True):
+            result = {"run": task["run"], "status": "done", "backend": "batched"}
+            if failure is not None:
+                result = {"run": task["run"], "status": "failed", "error": failure}
+            else:
+                try:
+                    from vaelab.run import load_run
+
+                    evaluate_point(task, load_run(path))
+                except VaelabError as err:
+                    result = {"run": task["run"], "status": "failed", "error": str(err)}
+            state.release_claim(sweep_dir, task["run"])
+            state.write_status(sweep_dir, task["run"], result)
+            done(result)

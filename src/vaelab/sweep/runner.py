@@ -1,0 +1,166 @@
+"""``run_sweep``: write (or extend) the manifest, run what is not done yet on a backend,
+aggregate. Re-running the same sweep skips finished runs and resumes interrupted ones."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from vaelab.errors import VaelabError
+from vaelab.progress import new_progress
+from vaelab.sweep import state
+from vaelab.sweep.aggregate import summarize
+from vaelab.sweep.backends import BACKENDS, BackendOptions
+from vaelab.sweep.spec import SweepSpec, spec_from_dict
+from vaelab.sweep.worker import make_task
+
+
+def manifest_entries(spec: SweepSpec) -> list[dict[str, Any]]:
+    return [{"name": run.dir_name, "group": run.point, "seed": run.seed,
+             "overrides": run.overrides, "run": f"{state.RUNS_DIR}/{run.dir_name}",
+             "config": run.config.to_dict()}
+            for run in spec.runs()]
+
+
+def prepare_manifest(spec: SweepSpec, out: Path, *, force: bool, backend: str,
+                     command: list[str], extra: dict[str, Any] | None) -> dict[str, Any]:
+    """The manifest for ``spec`` in ``out``: new, or the existing one extended with new
+    points/seeds. An existing sweep with another base config, or a point whose config
+    changed, is refused (its runs would silently mix two experiments) unless ``force``."""
+    if out.exists() and not out.is_dir():
+        raise VaelabError(f"--out {out} is a file; give a directory for the sweep")
+    entries = manifest_entries(spec)
+    with state.sweep_lock(out):
+        existing = state.read_manifest(out)
+        if existing is None and any(p.name != state.LOCK_FILE for p in out.iterdir()):
+            raise VaelabError(f"--out {out} is not empty and holds no sweep.json; choose a "
+                              "new directory for the sweep")
+        if existing is not None and force:
+            for name in (state.RUNS_DIR, state.STATE_DIR):
+                shutil.rmtree(out / name, ignore_errors=True)
+            existing = None
+        if existing is not None:
+            entries = _merge(existing, entries, out)
+        now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        spec_dict = spec.to_dict()
+        if existing is not None:
+            # Keep the points of earlier invocations in the stored spec too, so that
+            # `--resume` recreates all of them.
+            known = {p["name"] for p in spec_dict["points"]}
+            spec_dict["points"] += [p for p in existing["spec"]["points"]
+                                    if p["name"] not in known]
+            spec_dict["seeds"] = sorted(set(existing["spec"]["seeds"]) | set(spec.seeds))
+        manifest = {
+            "sweep_format": state.SWEEP_FORMAT,
+            "name": spec.name,
+            "title": spec.title or spec.name,
+            "base": spec.base.to_dict(),
+            "spec": spec_dict,
+            "points": entries,
+            "backend": backend,
+            "command": command,
+            "created": existing["created"] if existing else now,
+            "updated": now,
+            "recipe": (extra or {}).get("recipe") or (existing or {}).get("recipe"),
+        }
+        state.write_manifest(out, manifest)
+    return manifest
+
+
+def _merge(existing: dict[str, Any], entries: list[dict[str, Any]], out: Path
+           ) -> list[dict[str, Any]]:
+    stored = {e["name"]: e for e in existing["points"]}
+    for entry in entries:
+        old = stored.get(entry["name"])
+        if old is not None and old.get("config") != entry["config"]:
+            raise VaelabError(f"sweep {out}: run {entry['name']} already exists with another "
+                              "config (the base or a swept value changed); use a new --out, "
+                              "or --force to start the sweep over")
+    new = [e for e in entries if e["name"] not in stored]
+    return [*existing["points"], *new]
+
+
+def run_sweep(spec: SweepSpec, out: str | Path, *, backend: str = "local",
+              workers: int | None = None, address: str | None = None, force: bool = False,
+              progress: bool = True, command: list[str] | None = None,
+              extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run every (point, seed) of ``spec`` into ``out``/runs/; return the summary.
+    Raises VaelabError at the end (after writing the summary) if some runs failed."""
+    out = Path(out)
+    BACKENDS.get(backend)  # an unknown backend fails before anything is written
+    if workers is not None and workers < 1:
+        raise VaelabError(f"--workers must be >= 1, got {workers}")
+    command = command if command is not None else list(sys.argv)
+    if backend != "ray":  # Ray workers may hold data this machine lacks
+        check_data(spec)
+    manifest = prepare_manifest(spec, out, force=force, backend=backend, command=command,
+                                extra=extra)
+    console = Console(stderr=True, quiet=not progress)
+    stored_spec = manifest["spec"]
+    tasks, finished = [], 0
+    for entry in manifest["points"]:
+        if state.read_status(out, entry["name"]).get("status") == "done":
+            finished += 1
+        else:
+            tasks.append(make_task(out, entry["name"], entry["config"], stored_spec, command))
+    console.print(f"[bold]vaelab sweep[/] {manifest['name']}: {len(manifest['points'])} runs "
+                  f"({finished} already done) on the {backend} backend → {out}")
+    results: list[dict[str, Any]] = []
+    bar = new_progress(enabled=progress and bool(tasks), console=console)
+    with bar:
+        task_id = bar.add_task("runs", total=len(tasks))
+
+        def done(result: dict[str, Any]) -> None:
+            results.append(result)
+            bar.advance(task_id)
+            status = result["status"]
+            style = {"done": "green", "failed": "red"}.get(status, "yellow")
+            detail = f" ({result['seconds']:.0f} s)" if "seconds" in result else ""
+            if status == "failed":
+                detail = f": {result.get('error', '')}"
+            console.print(f"  [{style}]{status}[/] {escape(result['run'] + detail)}")
+
+        if tasks:
+            BACKENDS.get(backend)(tasks, BackendOptions(workers=workers, address=address),
+                                  done)
+    summary = summarize(out, manifest)
+    failed = [r for r in results if r["status"] == "failed"]
+    busy = [r for r in results if r["status"] == "busy"]
+    if busy:
+        console.print(f"{len(busy)} runs are being trained by another sweep process; run "
+                      "the sweep again later to aggregate them")
+    if failed:
+        raise VaelabError(f"{len(failed)} of {len(results)} sweep runs failed (first: "
+                          f"{failed[0]['run']}: {failed[0].get('error', '')}); the others "
+                          f"are saved in {out}; fix the cause and run the sweep again")
+    return summary
+
+
+def check_data(spec: SweepSpec) -> None:
+    """Load each distinct data set of the sweep once before anything runs, so a missing
+    or corrupt file is one error now, not one failure per run minutes later."""
+    import torch
+
+    from vaelab.data import prepare_data
+
+    seen = []
+    for run in spec.runs():
+        if run.config.data not in seen:
+            seen.append(run.config.data)
+            prepare_data(run.config.data, torch.device("cpu"))
+
+
+def load_spec(sweep_dir: str | Path) -> SweepSpec:
+    """The spec stored in a sweep directory's manifest, for ``--resume``."""
+    sweep_dir = Path(sweep_dir)
+    manifest = state.read_manifest(sweep_dir)
+    if manifest is None:
+        raise VaelabError(f"--resume {sweep_dir}: no sweep.json there; give a directory "
+                          "written by `vaelab sweep`")
+    return spec_from_dict(manifest["spec"], where=str(sweep_dir / state.MANIFEST))

@@ -1,0 +1,165 @@
+"""Where a sweep stands, kept so that a killed sweep resumes and two sweep processes on
+one directory never do the same work or clobber each other's files.
+
+    SWEEP/sweep.json              the manifest: spec + points; rewritten atomically under
+                                  SWEEP/.sweep.lock (an flock) by whoever adds points
+    SWEEP/state/<run>.claim       "I am training this run": created with O_EXCL, holding
+                                  the pid and host of the process doing the work
+    SWEEP/state/<run>.json        {"status": "done" | "failed", ...}, written atomically
+    SWEEP/runs/<run>/             the run directory itself
+
+A claim whose process has died (same host, pid gone) is stale and may be taken over; the
+takeover renames the stale claim away first, so of two processes racing for it only one
+wins the O_EXCL create.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from vaelab import rundir
+from vaelab.errors import VaelabError
+
+MANIFEST = "sweep.json"
+SUMMARY_JSON = "summary.json"
+SUMMARY_CSV = "summary.csv"
+RUNS_DIR = "runs"
+STATE_DIR = "state"
+LOCK_FILE = ".sweep.lock"
+SWEEP_FORMAT = 1
+
+
+@contextmanager
+def sweep_lock(sweep_dir: Path) -> Iterator[None]:
+    """An exclusive lock over the manifest; released by the OS if the holder dies."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    with open(sweep_dir / LOCK_FILE, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def read_manifest(sweep_dir: Path) -> dict[str, Any] | None:
+    path = sweep_dir / MANIFEST
+    if not path.exists():
+        return None
+    manifest = rundir.read_json(path)
+    if not isinstance(manifest, dict) or manifest.get("sweep_format") != SWEEP_FORMAT:
+        found = manifest.get("sweep_format") if isinstance(manifest, dict) else None
+        raise VaelabError(f"{path}: sweep format {found!r}, this vaelab reads format "
+                          f"{SWEEP_FORMAT}; use the vaelab version that wrote it or a new "
+                          "--out")
+    return manifest
+
+
+def write_manifest(sweep_dir: Path, manifest: dict[str, Any]) -> None:
+    rundir.write_json(sweep_dir / MANIFEST, manifest)
+
+
+# -- per-run claims ---------------------------------------------------------------------
+def _claim_path(sweep_dir: Path, run_name: str) -> Path:
+    return sweep_dir / STATE_DIR / f"{run_name}.claim"
+
+
+def _alive(claim: dict[str, Any]) -> bool:
+    """Whether the claiming process still runs. A claim from another host cannot be
+    checked and counts as alive."""
+    if claim.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(claim["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, KeyError, ValueError, TypeError):
+        return True
+    return True
+
+
+def try_claim(sweep_dir: Path, run_name: str) -> bool:
+    """Claim a run for this process; False when a live process holds it."""
+    path = _claim_path(sweep_dir, run_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                       "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode()
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if not _take_over_stale(path):
+                return False
+            continue
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return True
+    return False
+
+
+def _take_over_stale(path: Path) -> bool:
+    try:
+        claim = json.loads(path.read_text())
+    except FileNotFoundError:
+        return True  # released meanwhile: try again
+    except (OSError, ValueError):
+        # Unreadable: a claim is written in one small write, so this is one being written
+        # right now. Treat it as alive.
+        return False
+    if _alive(claim):
+        return False
+    # Move the stale claim aside; if another process moved it first, rename fails and
+    # the O_EXCL create decides who gets the run.
+    try:
+        os.rename(path, path.with_name(f".{path.name}.stale-{uuid.uuid4().hex[:8]}"))
+    except FileNotFoundError:
+        pass
+    return True
+
+
+def release_claim(sweep_dir: Path, run_name: str) -> None:
+    path = _claim_path(sweep_dir, run_name)
+    try:
+        claim = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if claim.get("pid") == os.getpid() and claim.get("host") == socket.gethostname():
+        path.unlink(missing_ok=True)
+
+
+def claimed_by_other(sweep_dir: Path, run_name: str) -> bool:
+    path = _claim_path(sweep_dir, run_name)
+    try:
+        claim = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return _alive(claim) and not (claim.get("pid") == os.getpid()
+                                  and claim.get("host") == socket.gethostname())
+
+
+# -- per-run status ---------------------------------------------------------------------
+def read_status(sweep_dir: Path, run_name: str) -> dict[str, Any]:
+    path = sweep_dir / STATE_DIR / f"{run_name}.json"
+    if not path.exists():
+        return {"status": "pending"}
+    try:
+        status = rundir.read_json(path)
+    except VaelabError:
+        return {"status": "pending"}
+    return status if isinstance(status, dict) else {"status": "pending"}
+
+
+def write_status(sweep_dir: Path, run_name: str, status: dict[str, Any]) -> None:
+    rundir.write_json(sweep_dir / STATE_DIR / f"{run_name}.json",
+                      {**status, "host": socket.gethostname(), "pid": os.getpid(),
+                       "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})

@@ -1,0 +1,93 @@
+"""One sweep run, start to finish: claim it, train (or resume) it, evaluate the sweep's
+metrics, mark it done. Every backend calls ``run_point``; it takes and returns plain
+dicts so that it can cross process and Ray boundaries."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from vaelab import rundir
+from vaelab.errors import VaelabError
+from vaelab.resume import RESUME_FILE
+from vaelab.sweep import state
+
+
+def make_task(sweep_dir: Path, run_name: str, config: dict, spec_dict: dict,
+              command: list[str]) -> dict[str, Any]:
+    return {"sweep_dir": str(sweep_dir), "run": run_name, "config": config,
+            "metrics": spec_dict["metrics"],
+            "options": {"iw-nll": {"k": spec_dict["iw_samples"]},
+                        "fid": {"n_samples": spec_dict["fid_samples"]}},
+            "figures": spec_dict["figures"], "command": command}
+
+
+def run_point(task: dict[str, Any], *, claim: bool = True) -> dict[str, Any]:
+    """Train and evaluate one run of the sweep unless it is done or another live process
+    holds it. Returns {"run", "status": done|failed|skipped|busy, ...}. A failure is
+    recorded in state/<run>.json and returned, not raised, so one bad point does not stop
+    the others."""
+    sweep_dir = Path(task["sweep_dir"])
+    name = task["run"]
+    if state.read_status(sweep_dir, name).get("status") == "done":
+        return {"run": name, "status": "skipped"}
+    if claim and not state.try_claim(sweep_dir, name):
+        return {"run": name, "status": "busy"}
+    started = time.perf_counter()
+    try:
+        # Another process may have finished it between the check and the claim.
+        if state.read_status(sweep_dir, name).get("status") == "done":
+            return {"run": name, "status": "skipped"}
+        train_and_evaluate(task, sweep_dir / state.RUNS_DIR / name)
+        result = {"run": name, "status": "done",
+                  "seconds": round(time.perf_counter() - started, 2)}
+    except VaelabError as err:
+        result = {"run": name, "status": "failed", "error": str(err)}
+    except Exception as err:  # noqa: BLE001 - recorded with its traceback for the user
+        result = {"run": name, "status": "failed", "error": f"{type(err).__name__}: {err}",
+                  "traceback": traceback.format_exc(limit=8)}
+    finally:
+        if claim:
+            state.release_claim(sweep_dir, name)
+    state.write_status(sweep_dir, name, result)
+    return result
+
+
+def train_and_evaluate(task: dict[str, Any], run_path: Path) -> None:
+    import vaelab
+    from vaelab.config import Config
+
+    config = Config.from_dict(task["config"], where=f"sweep run {task['run']}")
+    existing = run_path / rundir.CONFIG_FILE
+    common = {"progress": False, "command": task["command"], "figures": task["figures"]}
+    if existing.exists() and (run_path / RESUME_FILE).exists():
+        stored = rundir.read_json(existing)
+        if stored.get("config") != config.to_dict():
+            raise VaelabError(f"{run_path} was started with another config than this sweep "
+                              "gives it; use a new --out or --force to start the sweep over")
+        run = vaelab.train(resume=run_path, **common)
+    else:
+        # Nothing to resume (never started, or killed before its first epoch ended).
+        run = vaelab.train(config, out=run_path, force=True, **common)
+    evaluate_point(task, run)
+
+
+def evaluate_point(task: dict[str, Any], run: Any) -> None:
+    """The sweep's metrics on the test split, merged into the run's metrics.json."""
+    from vaelab.metrics import evaluate, store_results
+
+    metrics = [name for name in task["metrics"] if _applicable(name, run)]
+    if metrics:
+        results = evaluate(run.model, run.data, metrics, seed=0, split="test",
+                           batch_size=run.config.train.eval_batch_size,
+                           options=task["options"])
+        store_results(run.path, results, split="test")
+
+
+def _applicable(name: str, run: Any) -> bool:
+    """Label-free splits skip the metrics that need labels (as `vaelab eval` does)."""
+    from vaelab.metrics import METRICS
+
+    return not (METRICS.get(name).needs_labels and run.data.test.y is None)
