@@ -285,3 +285,15 @@ def test_cli_sweep_errors(tmp_path, monkeypatch, capsys, args, message):
     code, _, err = run_cli(monkeypatch, capsys, "sweep", *args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "sweeps").exists()
+
+
+def test_batched_backend_trains_a_beta_sweep_and_falls_back_for_the_rest(tmp_path,
+                                                                         one_thread):
+    spec = tiny_spec(grid={"beta": [0.5, 1.0]}, seeds=2,
+                     points=[{"name": "iwae", "objective": "iwae"}])
+    summary = run_sweep(spec, tmp_path / "b", backend="batched", progress=False)
+    assert [g["n"] for g in summary["groups"]] == [2, 2, 2]
+    for name in ("beta=0.5-seed0", "beta=1-seed1", "iwae-seed0"):
+        info = json.loads((tmp_path / "b" / "runs" / name / "config.json").read_text())
+        assert (info.get("backend") == "batched") == name.startswith("beta")
+        assert sweep_state.read_status(tmp_path / "b", name)["status"] == "done"

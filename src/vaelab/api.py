@@ -76,6 +76,26 @@ def prepare_run_path(path: Path, *, force: bool) -> None:
     path.mkdir(parents=True, exist_ok=True)
 
 
+def run_provenance(config: Config, command: list[str], device: torch.device,
+                   parameters: dict[str, int], data: Any) -> dict[str, Any]:
+    """config.json of a new run: the resolved config and everything needed to redo it."""
+    from vaelab import __version__
+
+    return {
+        "config": config.to_dict(),
+        "command": command,
+        "run_format": rundir.RUN_FORMAT,
+        "vaelab_version": __version__,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "seed": config.train.seed,
+        "device": str(device),
+        "parameters": parameters,
+        "data": data.describe(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
 def train(config: Config | dict | str | Path | None = None, *, out: str | Path | None = None,
           force: bool = False, resume: str | Path | None = None, progress: bool = True,
           command: list[str] | None = None, figures: bool = True,
@@ -88,7 +108,6 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
     ``tensorboard=DIR`` and ``mlflow=URI`` (e.g. ``"sqlite:///mlruns.db"``, experiment
     ``mlflow_experiment``) track the run there as well (vaelab/tracking.py); they are
     not part of the config and do not change training."""
-    from vaelab import __version__
 
     command = command if command is not None else list(sys.argv)
     trackers = {"tensorboard": None if tensorboard is None else str(tensorboard),
@@ -113,19 +132,7 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
     counts = model.parameter_counts()
     if resume is None:
         prepare_run_path(run_path, force=force)
-        info = {
-            "config": config.to_dict(),
-            "command": command,
-            "run_format": rundir.RUN_FORMAT,
-            "vaelab_version": __version__,
-            "torch_version": torch.__version__,
-            "python_version": platform.python_version(),
-            "seed": config.train.seed,
-            "device": str(device),
-            "parameters": counts,
-            "data": data.describe(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
+        info = run_provenance(config, command, device, counts, data)
     # Started before config.json is written: a tracker that cannot start leaves no run.
     tracker = tracking.build_tracker(trackers, run_path=run_path, info=info,
                                      settings={"mlflow": {"experiment": mlflow_experiment}})

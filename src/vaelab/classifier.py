@@ -16,6 +16,7 @@ with its test accuracy. Numbers computed with it are comparable within vaelab on
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import json
 import math
@@ -181,6 +182,20 @@ def load_or_train_classifier(dataset_name: str, data_cfg: DataConfig | None = No
                  else int(max(data.train.y.max(), data.test.y.max())) + 1)
     key = _data_key(data.train.x, data.train.y)
     path = cache_root() / "classifiers" / f"{dataset_name}-{ARCHITECTURE}-{key}.safetensors"
+    # Sweep workers may ask for the same classifier at once: the first trains it, the
+    # others wait on the lock and then load the cached file.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return _load_or_train(path, data, n_classes, dataset_name, key, device, progress)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _load_or_train(path: Path, data: Any, n_classes: int, dataset_name: str, key: str,
+                   device: torch.device, progress: bool
+                   ) -> tuple[DomainClassifier, dict[str, Any]]:
     if path.is_file():
         tensors, meta = rundir.load_checkpoint(path)
         model = DomainClassifier(data.image_shape, n_classes)

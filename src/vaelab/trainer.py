@@ -182,7 +182,7 @@ def train_model(model: VAE, objective: Objective, data: PreparedData, config: Co
                 row.update({f"val_{key}": value for key, value in val_stats.items()})
             row["epoch_seconds"] = epoch_seconds
             history.append(row)
-            _save_epoch(model, config, state, run_path, history, row)
+            save_epoch(model, config, state, run_path, history, row)
             save_resume(run_path, model, optimizer, generators, dataclasses.asdict(state))
             if skipped:
                 _warn(console, f"epoch {epoch}: skipped {int(skipped)} of {steps_per_epoch} "
@@ -197,7 +197,7 @@ def train_model(model: VAE, objective: Objective, data: PreparedData, config: Co
     return history
 
 
-def _save_epoch(model: VAE, config: Config, state: TrainState, run_path: Path,
+def save_epoch(model: VAE, config: Config, state: TrainState, run_path: Path,
                 history: list[dict[str, float]], row: dict[str, float]) -> None:
     metadata = checkpoint_metadata(model, config, state)
     weights = model.state_dict()

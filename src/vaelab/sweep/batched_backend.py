@@ -1,6 +1,8 @@
 """The batched backend: runs that share an architecture (``vaelab.batched.batch_key``)
-are trained together as one stacked computation, then evaluated one by one. Runs that
-were interrupted earlier resume alone (a batched run has no per-model resume state)."""
+are trained together as one stacked computation, then evaluated one by one. Runs the
+batched trainer cannot take (``vaelab.batched.unsupported``: conv networks, IWAE, free
+bits, ...) and runs interrupted earlier (they resume from their own checkpoint) are
+trained alone, as by the local backend."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from vaelab.sweep.worker import evaluate_point, run_point
 
 
 def run_batched(tasks: list[dict[str, Any]], done: Any) -> None:
-    from vaelab.batched import batch_key, train_batched
+    from vaelab.batched import batch_key, train_batched, unsupported
     from vaelab.config import Config
 
     groups: dict[tuple, list[tuple[dict[str, Any], Config]]] = {}
@@ -23,7 +25,8 @@ def run_batched(tasks: list[dict[str, Any]], done: Any) -> None:
         run_path = sweep_dir / state.RUNS_DIR / task["run"]
         if state.read_status(sweep_dir, task["run"]).get("status") == "done":
             done({"run": task["run"], "status": "skipped"})
-        elif (run_path / RESUME_FILE).exists():
+        elif (run_path / RESUME_FILE).exists() or unsupported(
+                Config.from_dict(task["config"], where=f"sweep run {task['run']}")):
             done(run_point(task))
         elif not state.try_claim(sweep_dir, task["run"]):
             done({"run": task["run"], "status": "busy"})
@@ -35,9 +38,11 @@ def run_batched(tasks: list[dict[str, Any]], done: Any) -> None:
         sweep_dir = Path(members[0][0]["sweep_dir"])
         paths = [sweep_dir / state.RUNS_DIR / task["run"] for task, _ in members]
         try:
+            # force: these runs are claimed by this process, and a batch that failed
+            # before its first epoch may have left a config.json behind.
             train_batched([config for _, config in members], paths, progress=False,
                           command=members[0][0]["command"],
-                          figures=members[0][0]["figures"])
+                          figures=members[0][0]["figures"], force=True)
             failure = None
         except VaelabError as err:
             failure = str(err)

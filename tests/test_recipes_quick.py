@@ -1,0 +1,43 @@
+"""CI's smoke test of the five recipes: `vaelab recipe run NAME --quick`, as a user runs
+it, end to end into runs, comparison figures, findings and report.html. These take a
+few minutes in all on 2 CPU cores (the first also trains the FID classifiers, which are
+then cached)."""
+
+import json
+
+import pytest
+from conftest import has_dataset, run_cli
+
+from vaelab.recipes import RECIPES
+
+NEEDS = {"posterior-collapse": "fashion-mnist", "fashion-vae-vs-ae": "fashion-mnist",
+         "architecture-depth": "mnist", "beta-sweep": "mnist",
+         "likelihood-and-prior": "mnist"}
+
+
+@pytest.mark.parametrize("name", list(NEEDS))
+def test_quick_recipe(name, tmp_path, monkeypatch, capsys):
+    if not has_dataset(NEEDS[name]):
+        pytest.skip(f"{NEEDS[name]} not found under $VAELAB_DATA")
+    out = tmp_path / name
+    code, stdout, err = run_cli(monkeypatch, capsys, "recipe", "run", name, "--quick",
+                                "--out", out, "--quiet")
+    assert code == 0, err
+    assert f"report: {out / 'report.html'}" in stdout
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["recipe"]["name"] == name and manifest["recipe"]["quick"] is True
+    spec = RECIPES.get(name).build(True)
+    assert len(manifest["points"]) == len(spec.runs())
+    for entry in manifest["points"]:
+        status = json.loads((out / "state" / f"{entry['name']}.json").read_text())
+        assert status["status"] == "done", status
+    findings = json.loads((out / "findings.json").read_text())
+    assert findings["findings"]
+    for finding in findings["findings"]:
+        assert finding["verdict"] in ("agrees", "disagrees", "inconclusive")
+        assert finding["found"] and finding["claim"]
+    assert findings["notes"][0].startswith("--quick:")
+    figures = list((out / "figures").glob("*.png"))
+    assert figures and all(path.stat().st_size > 2000 for path in figures)
+    html = (out / "report.html").read_text()
+    assert RECIPES.get(name).question.split(",")[0] in html.replace("&#39;", "'")
