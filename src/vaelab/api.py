@@ -163,9 +163,15 @@ def _train_and_evaluate(model: VAE, objective, data, config: Config, run_path: P
     train_model(model, objective, data, config, run_path, progress=progress, console=console,
                 resume=resume, tracker=tracker)
 
+    return finish_run(run_path, data, device, figures=figures)
+
+
+def finish_run(run_path: Path, data: Any, device: torch.device, *, figures: bool) -> Run:
+    """After training: load the run back, score the test split (metrics.json) and draw
+    the default figures."""
     run = load_run(run_path, device=str(device))
     run.__dict__["data"] = data  # reuse the prepared splits (cached_property slot)
-    test = elbo_metrics(run.model, data, "test", batch_size=config.train.eval_batch_size)
+    test = elbo_metrics(run.model, data, "test", batch_size=run.config.train.eval_batch_size)
     if test:
         rundir.merge_json(run_path / rundir.METRICS_FILE, {"test": test})
     if figures:

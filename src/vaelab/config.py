@@ -407,23 +407,26 @@ def _check_field(spec: FieldSpec, value: Any) -> None:
                               f"choose one of: {', '.join(allowed)}")
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML or JSON config file into nested sections (not yet applied)."""
+def read_toml_or_json(path: str | Path, what: str) -> Any:
+    """Parse a .toml or .json file; one clear error line naming ``what`` and the path."""
     path = Path(path)
     if not path.is_file():
-        raise VaelabError(f"config file {path} does not exist; give a .toml or .json file")
+        raise VaelabError(f"{what} {path} does not exist; give a .toml or .json file")
     text = path.read_text(encoding="utf-8", errors="replace")
     try:
         if path.suffix == ".json":
-            raw = json.loads(text)
-        elif path.suffix == ".toml":
-            raw = tomllib.loads(text)
-        else:
-            raise VaelabError(f"config file {path}: unknown format {path.suffix!r}; "
-                              "use .toml or .json")
+            return json.loads(text)
+        if path.suffix == ".toml":
+            return tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
-        raise VaelabError(f"config file {path} is not valid {path.suffix[1:].upper()}: "
+        raise VaelabError(f"{what} {path} is not valid {path.suffix[1:].upper()}: "
                           f"{err}") from None
+    raise VaelabError(f"{what} {path}: unknown format {path.suffix!r}; use .toml or .json")
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML or JSON config file into nested sections (not yet applied)."""
+    raw = read_toml_or_json(path, "config file")
     # A saved run's config.json holds the config under "config" next to provenance.
     if isinstance(raw, dict) and "config" in raw and isinstance(raw["config"], dict):
         raw = raw["config"]

@@ -18,11 +18,9 @@ from vaelab.batched.loop import train_stacked
 from vaelab.config import Config
 from vaelab.data import prepare_data
 from vaelab.errors import VaelabError
-from vaelab.evaluate import elbo_metrics
-from vaelab.figures import write_figures
 from vaelab.model import VAE
 from vaelab.objectives import build_objective
-from vaelab.run import load_run, resolve_device
+from vaelab.run import resolve_device
 
 
 def train_batched(configs: list[Config], run_paths: list[Path], *, progress: bool = True,
@@ -72,14 +70,10 @@ def train_batched(configs: list[Config], run_paths: list[Path], *, progress: boo
     train_stacked(models, objectives, data, configs, run_paths, progress=progress,
                   console=console)
 
-    for config, path in zip(configs, run_paths, strict=True):
-        run = load_run(path, device=str(device))
-        run.__dict__["data"] = data  # reuse the prepared splits (cached_property slot)
-        test = elbo_metrics(run.model, data, "test", batch_size=config.train.eval_batch_size)
-        if test:
-            rundir.merge_json(path / rundir.METRICS_FILE, {"test": test})
-        if figures:
-            write_figures(run)
+    from vaelab.api import finish_run
+
+    for path in run_paths:
+        finish_run(path, data, device, figures=figures)
     return run_paths
 
 

@@ -27,14 +27,19 @@ Keys are the flat option names of ``vaelab train`` (``beta``, ``hidden``, ``lr``
 from __future__ import annotations
 
 import itertools
-import json
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vaelab.config import FLAT_OPTIONS, Config, apply_overrides, coerce, read_config_file
+from vaelab.config import (
+    FLAT_OPTIONS,
+    Config,
+    apply_overrides,
+    coerce,
+    read_config_file,
+    read_toml_or_json,
+)
 from vaelab.errors import VaelabError, shown
 from vaelab.registry import did_you_mean
 
@@ -267,20 +272,7 @@ def spec_from_dict(raw: dict[str, Any], *, where: str, base_dir: Path | None = N
 
 def read_sweep_file(path: str | Path) -> SweepSpec:
     path = Path(path)
-    if not path.is_file():
-        raise VaelabError(f"sweep file {path} does not exist; give a .toml or .json file")
-    text = path.read_text(encoding="utf-8", errors="replace")
-    try:
-        if path.suffix == ".toml":
-            raw = tomllib.loads(text)
-        elif path.suffix == ".json":
-            raw = json.loads(text)
-        else:
-            raise VaelabError(f"sweep file {path}: unknown format {path.suffix!r}; use .toml "
-                              "or .json")
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
-        raise VaelabError(f"sweep file {path} is not valid {path.suffix[1:].upper()}: "
-                          f"{err}") from None
+    raw = read_toml_or_json(path, "sweep file")
     return spec_from_dict(raw, where=str(path), base_dir=path.parent, default_name=path.stem)
 
 
