@@ -187,6 +187,13 @@ def test_mutual_information_known_answers():
     logvar = torch.full((n, 4), -10.0)
     z = DiagonalGaussian(mean, logvar).rsample(generator=g)
     assert collapse._mutual_information(mean, logvar, z) == pytest.approx(math.log(n), abs=1e-3)
+    # The same with the vanishing σ of a β = 0 model (σ ≈ 2e-9 around means of order 1):
+    # the estimate stays log N (up to the Monte Carlo spread of the one sample per image,
+    # sd ½·sqrt(2·4/n) ≈ 0.026 nats) instead of collapsing to large negative values.
+    mean = torch.randn(n, 4, generator=g).double()
+    logvar = torch.full((n, 4), -40.0, dtype=torch.float64)
+    z = DiagonalGaussian(mean, logvar).rsample(generator=g)
+    assert collapse._mutual_information(mean, logvar, z) == pytest.approx(math.log(n), abs=0.1)
     # Two clusters of x (a binary code in dim 0): I = log 2.
     mean = torch.zeros(n, 1)
     mean[: n // 2] = 50.0

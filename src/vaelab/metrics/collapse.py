@@ -42,13 +42,13 @@ def _active_units(means: torch.Tensor, threshold: float = ACTIVE_THRESHOLD
 
 def _log_density_matrix(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor
                         ) -> torch.Tensor:
-    """log N(z_i; μ_n, diag σ_n²) for every pair: z [b, Z], mean/logvar [N, Z] → [b, N].
-    The square is expanded into three matmuls (float64, so nothing cancels badly) instead
-    of a [b, N, Z] tensor."""
+    """log N(z_i; μ_n, diag σ_n²) for every pair: z [b, Z], mean/logvar [N, Z] → [b, N],
+    in float64. The squares are of the differences z_i − μ_n themselves: the expanded
+    form z² − 2zμ + μ² cancels catastrophically when σ is tiny (β = 0 drives σ → 0,
+    where μ²/σ² ~ 1e18 and float64 keeps ~16 digits)."""
     z, mean, logvar = z.double(), mean.double(), logvar.double()
     precision = torch.exp(-logvar)  # [N, Z]
-    quad = ((z**2) @ precision.T - 2 * z @ (mean * precision).T
-            + (mean**2 * precision).sum(-1))  # [b, N] = Σ_j (z_ij − μ_nj)² / σ_nj²
+    quad = ((z[:, None, :] - mean[None]) ** 2 * precision[None]).sum(-1)  # [b, N]
     return -0.5 * (quad + logvar.sum(-1) + z.shape[-1] * LOG_2PI)
 
 
@@ -59,6 +59,7 @@ def _mutual_information(mean: torch.Tensor, logvar: torch.Tensor, z: torch.Tenso
     n, latent = mean.shape
     # E_q(z|x)[log q(z|x)] = −H(q(z|x)) = −½ Σ_j (log 2π + 1 + log σ_j²), exactly.
     neg_entropy = float((-0.5 * (latent * (LOG_2PI + 1) + logvar.double().sum(-1))).mean())
+    chunk = max(1, min(chunk, 8_000_000 // (n * latent)))  # [chunk, N, Z] ≤ 64 MB
     log_qz = torch.cat([torch.logsumexp(_log_density_matrix(z[i:i + chunk], mean, logvar), 1)
                         for i in range(0, n, chunk)]) - math.log(n)
     return neg_entropy - float(log_qz.mean())
@@ -105,7 +106,8 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
         mean, logvar = posterior_moments(model, scored.x, batch_size)
         generator = torch.Generator(device=mean.device).manual_seed(seed)
         kl = kl_per_dimension(model, mean, logvar, samples=kl_samples, generator=generator)
-        z = DiagonalGaussian(mean, logvar).rsample(generator=generator)
+        # z in float64: with a tiny σ, μ + σε in float32 rounds σε away.
+        z = DiagonalGaussian(mean.double(), logvar.double()).rsample(generator=generator)
         mi = _mutual_information(mean, logvar, z)
     finally:
         model.train(was_training)
