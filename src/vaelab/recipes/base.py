@@ -92,8 +92,7 @@ class Results:
 
     def run_path(self, point: str) -> Path | None:
         for entry in self.manifest.get("points", []):
-            if entry["group"] == point and sweep_state.read_status(
-                    self.sweep_dir, entry["name"]).get("status") == "done":
+            if entry["group"] == point and sweep_state.is_done(self.sweep_dir, entry["name"]):
                 return self.sweep_dir / entry["run"]
         return None
 

@@ -84,7 +84,7 @@ def summarize(sweep_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
             "overrides": {k: v for k, v in entry["overrides"].items() if k != "seed"},
             "runs": [], "done": 0, "per_seed": {}})
         group["runs"].append(entry["name"])
-        if state.read_status(sweep_dir, entry["name"]).get("status") != "done":
+        if not state.is_done(sweep_dir, entry["name"]):
             continue
         group["done"] += 1
         values, found = run_numbers(sweep_dir / entry["run"])

@@ -12,7 +12,7 @@ from typing import Any
 from vaelab.errors import VaelabError
 from vaelab.resume import RESUME_FILE
 from vaelab.sweep import state
-from vaelab.sweep.worker import evaluate_point, run_point
+from vaelab.sweep.worker import evaluate_point, run_point, skip_or_claim
 
 
 def run_batched(tasks: list[dict[str, Any]], done: Any) -> None:
@@ -21,17 +21,15 @@ def run_batched(tasks: list[dict[str, Any]], done: Any) -> None:
 
     groups: dict[tuple, list[tuple[dict[str, Any], Config]]] = {}
     for task in tasks:
-        sweep_dir = Path(task["sweep_dir"])
-        run_path = sweep_dir / state.RUNS_DIR / task["run"]
-        if state.read_status(sweep_dir, task["run"]).get("status") == "done":
-            done({"run": task["run"], "status": "skipped"})
-        elif (run_path / RESUME_FILE).exists() or unsupported(
-                Config.from_dict(task["config"], where=f"sweep run {task['run']}")):
+        run_path = Path(task["sweep_dir"]) / state.RUNS_DIR / task["run"]
+        config = Config.from_dict(task["config"], where=f"sweep run {task['run']}")
+        if (run_path / RESUME_FILE).exists() or unsupported(config):
             done(run_point(task))
-        elif not state.try_claim(sweep_dir, task["run"]):
-            done({"run": task["run"], "status": "busy"})
+            continue
+        blocked = skip_or_claim(task)
+        if blocked is not None:
+            done(blocked)
         else:
-            config = Config.from_dict(task["config"], where=f"sweep run {task['run']}")
             groups.setdefault(batch_key(config), []).append((task, config))
 
     for members in groups.values():

@@ -29,7 +29,7 @@ from typing import Any
 from vaelab.errors import VaelabError
 from vaelab.sweep import state
 from vaelab.sweep.backends import cpu_count
-from vaelab.sweep.worker import run_point
+from vaelab.sweep.worker import run_point, skip_or_claim
 
 FORWARDED_ENV = ("VAELAB_DATA", "VAELAB_CACHE", "VAELAB_MIRROR")
 
@@ -129,13 +129,11 @@ def run_ray(tasks: list[dict[str, Any]], address: str | None, done: Any) -> None
     futures: dict[Any, dict[str, Any]] = {}
     try:
         for task in tasks:
-            sweep_dir = Path(task["sweep_dir"])
-            if state.read_status(sweep_dir, task["run"]).get("status") == "done":
-                done({"run": task["run"], "status": "skipped"})
-            elif not state.try_claim(sweep_dir, task["run"]):
-                done({"run": task["run"], "status": "busy"})
+            blocked = skip_or_claim(task)
+            if blocked is not None:
+                done(blocked)
             else:
-                payload = pack(sweep_dir / state.RUNS_DIR / task["run"])
+                payload = pack(Path(task["sweep_dir"]) / state.RUNS_DIR / task["run"])
                 futures[remote.remote(task, payload)] = task
         pending = list(futures)
         while pending:

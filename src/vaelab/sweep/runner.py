@@ -105,7 +105,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, backend: str = "local",
     stored_spec = manifest["spec"]
     tasks, finished = [], 0
     for entry in manifest["points"]:
-        if state.read_status(out, entry["name"]).get("status") == "done":
+        if state.is_done(out, entry["name"]):
             finished += 1
         else:
             tasks.append(make_task(out, entry["name"], entry["config"], stored_spec, command))

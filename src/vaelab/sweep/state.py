@@ -159,6 +159,10 @@ def read_status(sweep_dir: Path, run_name: str) -> dict[str, Any]:
     return status if isinstance(status, dict) else {"status": "pending"}
 
 
+def is_done(sweep_dir: Path, run_name: str) -> bool:
+    return read_status(sweep_dir, run_name).get("status") == "done"
+
+
 def write_status(sweep_dir: Path, run_name: str, status: dict[str, Any]) -> None:
     rundir.write_json(sweep_dir / STATE_DIR / f"{run_name}.json",
                       {**status, "host": socket.gethostname(), "pid": os.getpid(),

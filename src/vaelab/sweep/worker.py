@@ -31,15 +31,14 @@ def run_point(task: dict[str, Any], *, claim: bool = True) -> dict[str, Any]:
     the others."""
     sweep_dir = Path(task["sweep_dir"])
     name = task["run"]
-    if state.read_status(sweep_dir, name).get("status") == "done":
+    if claim:
+        blocked = skip_or_claim(task)
+        if blocked is not None:
+            return blocked
+    elif state.is_done(sweep_dir, name):
         return {"run": name, "status": "skipped"}
-    if claim and not state.try_claim(sweep_dir, name):
-        return {"run": name, "status": "busy"}
     started = time.perf_counter()
     try:
-        # Another process may have finished it between the check and the claim.
-        if state.read_status(sweep_dir, name).get("status") == "done":
-            return {"run": name, "status": "skipped"}
         train_and_evaluate(task, sweep_dir / state.RUNS_DIR / name)
         result = {"run": name, "status": "done",
                   "seconds": round(time.perf_counter() - started, 2)}
@@ -53,6 +52,21 @@ def run_point(task: dict[str, Any], *, claim: bool = True) -> dict[str, Any]:
             state.release_claim(sweep_dir, name)
     state.write_status(sweep_dir, name, result)
     return result
+
+
+def skip_or_claim(task: dict[str, Any]) -> dict[str, Any] | None:
+    """Claim the task's run for this process and return None; or, when it is done or a
+    live process holds it, the "skipped" / "busy" result to report instead."""
+    sweep_dir, name = Path(task["sweep_dir"]), task["run"]
+    if state.is_done(sweep_dir, name):
+        return {"run": name, "status": "skipped"}
+    if not state.try_claim(sweep_dir, name):
+        return {"run": name, "status": "busy"}
+    # Another process may have finished it between the check and the claim.
+    if state.is_done(sweep_dir, name):
+        state.release_claim(sweep_dir, name)
+        return {"run": name, "status": "skipped"}
+    return None
 
 
 def train_and_evaluate(task: dict[str, Any], run_path: Path) -> None:
