@@ -17,7 +17,7 @@ class Autoencoder(Objective):
 
     is_variational = False
 
-    def __call__(self, model, x, step, generator=None) -> ObjectiveOutput:
+    def __call__(self, model, x, step, generator=None, kl_weight=None) -> ObjectiveOutput:
         z = model.posterior(x).mean
         recon = -model.likelihood.log_prob(x, model.decoder_params(z))
         return ObjectiveOutput(loss=recon.mean(), recon=recon, kl=torch.zeros_like(recon),

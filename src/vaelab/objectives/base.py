@@ -43,10 +43,18 @@ class Objective:
         self.steps_per_epoch = steps_per_epoch
 
     def __call__(self, model, x: torch.Tensor, step: int,
-                 generator: torch.Generator | None = None) -> ObjectiveOutput:
+                 generator: torch.Generator | None = None,
+                 kl_weight: float | torch.Tensor | None = None) -> ObjectiveOutput:
         """``generator`` makes the posterior samples reproducible (evaluation); training
-        passes None and draws from the seeded global generator."""
+        passes None and draws from the seeded global generator. ``kl_weight`` replaces
+        ``self.kl_weight(step)`` (the regulariser-weight hook, after disentanglement_lib):
+        a stack of M models passes one weight per model as an [M, 1] tensor."""
         raise NotImplementedError
+
+    def kl_weight(self, step: int) -> float:
+        """The weight of the KL (regulariser) term at ``step``; 1 unless the objective
+        schedules it."""
+        return 1.0
 
     def check(self, model) -> None:
         """Raise a VaelabError if this objective cannot train ``model`` (called before

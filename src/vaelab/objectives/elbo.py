@@ -35,11 +35,11 @@ class ELBO(Objective):
     def kl_weight(self, step: int) -> float:
         return self.cfg.beta * self.schedule(step, self.schedule_steps)
 
-    def __call__(self, model, x, step, generator=None) -> ObjectiveOutput:
+    def __call__(self, model, x, step, generator=None, kl_weight=None) -> ObjectiveOutput:
         q = model.posterior(x)
         z = q.rsample(generator=generator)
         recon = -model.likelihood.log_prob(x, model.decoder_params(z))
-        weight = self.kl_weight(step)
+        weight = self.kl_weight(step) if kl_weight is None else kl_weight
         if self.cfg.free_bits > 0:
             per_dim = kl_per_dim(model, q, z)  # [B, Z]
             kl = per_dim.sum(-1)

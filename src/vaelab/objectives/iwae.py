@@ -17,7 +17,7 @@ class IWAE(Objective):
     estimator (eq. 14); nothing is detached. k = 1 is exactly the ELBO with a Monte Carlo
     KL. The logged recon/KL are the true-ELBO terms averaged over the k samples."""
 
-    def __call__(self, model, x, step, generator=None) -> ObjectiveOutput:
+    def __call__(self, model, x, step, generator=None, kl_weight=None) -> ObjectiveOutput:
         k = self.cfg.iwae_k
         q = model.posterior(x)
         z = q.rsample(k, generator=generator)  # [k, B, Z]
