@@ -43,6 +43,32 @@ def run_cli(monkeypatch, capsys, *args):
     return code, captured.out, captured.err
 
 
+def component_flags(section: str, name: str, options: dict) -> list[str]:
+    """The command-line flags that choose component ``name`` of ``section`` with
+    ``options`` (its section keys), e.g. ["--prior", "normal", "--prior-std", "2.0"]."""
+    from vaelab.config import fields
+
+    by_key = {spec.key: spec for spec in fields()}
+    name_key = f"{section}.{'dataset' if section == 'data' else 'name'}"
+    flags = [f"--{by_key[name_key].cli}", name]
+    for key, value in options.items():
+        spec = by_key[f"{section}.{key}"]
+        if isinstance(value, bool):
+            flags.append(f"--{spec.cli}" if value else f"--no-{spec.cli}")
+        else:
+            text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+            flags += [f"--{spec.cli}", text or "none"]
+    return flags
+
+
+def component_examples(registry) -> list:
+    """pytest params (name, options): every registered component with each example
+    option set it declares."""
+    return [pytest.param(name, options, id=f"{name}-{index}")
+            for name, entry in registry.items()
+            for index, options in enumerate(getattr(entry, "examples", [{}]))]
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Tiny 8×8 models are fastest on one thread, and then a busy machine's other jobs

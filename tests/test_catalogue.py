@@ -3,7 +3,7 @@ directory; parameter counts match the seed study's table."""
 
 import pytest
 import torch
-from conftest import requires_mnist, run_cli
+from conftest import component_examples, component_flags, requires_mnist, run_cli
 
 import vaelab
 from vaelab.config import Config
@@ -33,16 +33,17 @@ def smoke(tmp_path, monkeypatch, capsys, *options):
 
 
 @requires_mnist
-@pytest.mark.parametrize("name", [n for n in LIKELIHOODS.names() if n != "perceptual"])
-def test_one_epoch_per_likelihood(tmp_path, monkeypatch, capsys, name):
-    run = smoke(tmp_path, monkeypatch, capsys, "--likelihood", name)
+@pytest.mark.parametrize("name, options", [p for p in component_examples(LIKELIHOODS)
+                                           if p.values[0] != "perceptual"])
+def test_one_epoch_per_likelihood(tmp_path, monkeypatch, capsys, name, options):
+    run = smoke(tmp_path, monkeypatch, capsys, *component_flags("likelihood", name, options))
     assert run.config.likelihood.name == name
 
 
 @requires_mnist
-@pytest.mark.parametrize("name", PRIORS.names())
-def test_one_epoch_per_prior(tmp_path, monkeypatch, capsys, name):
-    run = smoke(tmp_path, monkeypatch, capsys, "--prior", name, "--prior-components", 3)
+@pytest.mark.parametrize("name, options", component_examples(PRIORS))
+def test_one_epoch_per_prior(tmp_path, monkeypatch, capsys, name, options):
+    run = smoke(tmp_path, monkeypatch, capsys, *component_flags("prior", name, options))
     assert run.config.prior.name == name
 
 

@@ -1,5 +1,7 @@
 """The shared contracts every registered likelihood and prior must meet. A new component
-is covered by registering it: these tests are parametrised over the registries."""
+is covered by registering it: these tests are parametrised over the registries and over
+the example options each component declares (``examples``), so every option's code path
+runs (as diffusers' scheduler tests run ``check_over_configs``)."""
 
 import math
 
@@ -11,10 +13,19 @@ from vaelab.likelihoods import LIKELIHOODS, build_likelihood
 from vaelab.posterior import DiagonalGaussian
 from vaelab.priors import PRIORS
 
-# Options that make every component's special code path run (learned scale per pixel is
-# the default; the shared variant gets its own test below).
 LIKELIHOOD_NAMES = LIKELIHOODS.names()
 PRIOR_NAMES = PRIORS.names()
+
+
+def examples_of(registry):
+    """(name, options) for every registered component and each of its example options."""
+    return [pytest.param(name, options, id=f"{name}-{index}")
+            for name, entry in registry.items()
+            for index, options in enumerate(entry.examples)]
+
+
+LIKELIHOOD_CASES = examples_of(LIKELIHOODS)
+PRIOR_CASES = examples_of(PRIORS)
 
 
 def make_likelihood(name, data_dim=6, **options):
@@ -26,7 +37,8 @@ def make_likelihood(name, data_dim=6, **options):
         from vaelab.config import Config
         from vaelab.model import VAE
 
-        config = Config().replace(dataset="digits", likelihood=name, hidden="8", **options)
+        config = Config.from_dict({"data": {"dataset": "digits"}, "network": {"hidden": [8]},
+                                   "likelihood": {"name": name, **options}})
         return VAE(config, (8, 8)).likelihood
     return build_likelihood(LikelihoodConfig(name=name, **options), data_dim)
 
@@ -42,14 +54,15 @@ def make_prior(name, latent_dim=3, dtype=torch.float32, **options):
     from vaelab.config import Config
     from vaelab.model import VAE
 
-    config = Config().replace(prior=name, latent_dim=latent_dim, hidden="8", **options)
+    config = Config.from_dict({"network": {"latent_dim": latent_dim, "hidden": [8]},
+                               "prior": {"name": name, **options}})
     return VAE(config, (2, 3)).to(dtype).prior
 
 
-@pytest.mark.parametrize("name", LIKELIHOOD_NAMES)
+@pytest.mark.parametrize("name, options", LIKELIHOOD_CASES)
 class TestLikelihoodContract:
-    def test_shapes(self, name):
-        likelihood = make_likelihood(name)
+    def test_shapes(self, name, options):
+        likelihood = make_likelihood(name, **options)
         x = valid_data(likelihood)
         d = likelihood.data_dim
         params = torch.randn(4, likelihood.params_per_pixel * d)
@@ -59,22 +72,22 @@ class TestLikelihoodContract:
         assert likelihood.mean(params).shape == (4, d)
         assert likelihood.sample(params, torch.Generator().manual_seed(1)).shape == (4, d)
 
-    def test_finite_on_valid_data_and_support_check_passes(self, name):
-        likelihood = make_likelihood(name)
+    def test_finite_on_valid_data_and_support_check_passes(self, name, options):
+        likelihood = make_likelihood(name, **options)
         x = valid_data(likelihood)
         likelihood.check_support(x, "test data")
         params = 5 * torch.randn(4, likelihood.params_per_pixel * likelihood.data_dim)
         assert torch.isfinite(likelihood.log_prob(x, params)).all()
 
-    def test_rejects_nan_data(self, name):
+    def test_rejects_nan_data(self, name, options):
         from vaelab.errors import VaelabError
 
         with pytest.raises(VaelabError, match="NaN"):
-            likelihood = make_likelihood(name)
+            likelihood = make_likelihood(name, **options)
             likelihood.check_support(torch.full((1, likelihood.data_dim), math.nan), "test data")
 
-    def test_gradients_reach_params_and_learned_scales(self, name):
-        likelihood = make_likelihood(name)
+    def test_gradients_reach_params_and_learned_scales(self, name, options):
+        likelihood = make_likelihood(name, **options)
         params = torch.randn(4, likelihood.params_per_pixel * likelihood.data_dim,
                              requires_grad=True)
         likelihood.log_prob(valid_data(likelihood), params).sum().backward()
@@ -82,8 +95,8 @@ class TestLikelihoodContract:
         for parameter in likelihood.parameters():
             assert parameter.grad is not None
 
-    def test_density_integrates_to_one_per_pixel(self, name):
-        likelihood = make_likelihood(name, data_dim=1)
+    def test_density_integrates_to_one_per_pixel(self, name, options):
+        likelihood = make_likelihood(name, data_dim=1, **options)
         if not likelihood.is_density:
             pytest.skip("not a density")
         params = torch.tensor([[-1.3] * likelihood.params_per_pixel])
@@ -98,32 +111,32 @@ class TestLikelihoodContract:
             total = torch.trapezoid(density, grid[:, 0])
         assert float(total) == pytest.approx(1.0, abs=2e-3)
 
-    def test_samples_match_the_mean(self, name):
-        likelihood = make_likelihood(name, data_dim=1)
+    def test_samples_match_the_mean(self, name, options):
+        likelihood = make_likelihood(name, data_dim=1, **options)
         params = torch.full((200_000, likelihood.params_per_pixel), 0.7)
         samples = likelihood.sample(params, torch.Generator().manual_seed(2))
         expected = likelihood.mean(params[:1])[0, 0]
         assert float(samples.mean()) == pytest.approx(float(expected), abs=0.01)
 
 
-@pytest.mark.parametrize("name", PRIOR_NAMES)
+@pytest.mark.parametrize("name, options", PRIOR_CASES)
 class TestPriorContract:
-    def test_shapes(self, name):
-        prior = make_prior(name)
+    def test_shapes(self, name, options):
+        prior = make_prior(name, **options)
         assert prior.log_prob(torch.randn(4, 3)).shape == (4,)
         assert prior.log_prob(torch.randn(5, 4, 3)).shape == (5, 4)
         assert prior.sample(7, torch.Generator().manual_seed(0)).shape == (7, 3)
 
-    def test_density_integrates_to_one(self, name):
-        prior = make_prior(name, latent_dim=1, dtype=torch.float64)
+    def test_density_integrates_to_one(self, name, options):
+        prior = make_prior(name, latent_dim=1, dtype=torch.float64, **options)
         grid = torch.linspace(-40, 40, 400_001, dtype=torch.float64)[:, None]
         with torch.no_grad():
             density = torch.exp(prior.log_prob(grid))
         assert float(torch.trapezoid(density, grid[:, 0])) == pytest.approx(1.0, abs=1e-3)
 
-    def test_samples_follow_the_density(self, name):
+    def test_samples_follow_the_density(self, name, options):
         """The sample mean and variance match the moments of log_prob (1-D, numerically)."""
-        prior = make_prior(name, latent_dim=1, dtype=torch.float64, prior_mean=0.5)
+        prior = make_prior(name, latent_dim=1, dtype=torch.float64, **options)
         with torch.no_grad():
             samples = prior.sample(200_000, torch.Generator().manual_seed(3))
             grid = torch.linspace(-40, 40, 400_001, dtype=torch.float64)[:, None]
@@ -133,8 +146,8 @@ class TestPriorContract:
         assert float(samples.mean()) == pytest.approx(float(mean), abs=0.02)
         assert float(samples.var()) == pytest.approx(float(variance), rel=0.03)
 
-    def test_analytic_kl_matches_monte_carlo(self, name):
-        prior = make_prior(name, latent_dim=3, prior_mean=0.3, prior_std=1.7)
+    def test_analytic_kl_matches_monte_carlo(self, name, options):
+        prior = make_prior(name, latent_dim=3, **options)
         generator = torch.Generator().manual_seed(4)
         q = DiagonalGaussian(torch.randn(2, 3, generator=generator),
                              0.5 * torch.randn(2, 3, generator=generator))
@@ -148,16 +161,16 @@ class TestPriorContract:
         per_dim = prior.kl_per_dim(q)
         torch.testing.assert_close(per_dim.sum(-1), analytic)
 
-    def test_per_dim_log_prob_sums_to_log_prob(self, name):
-        prior = make_prior(name)
+    def test_per_dim_log_prob_sums_to_log_prob(self, name, options):
+        prior = make_prior(name, **options)
         z = torch.randn(4, 3)
         per_dim = prior.log_prob_per_dim(z)
         if per_dim is None:
             pytest.skip("prior does not factorise")
         torch.testing.assert_close(per_dim.sum(-1), prior.log_prob(z))
 
-    def test_gradients_reach_learnable_priors(self, name):
-        prior = make_prior(name)
+    def test_gradients_reach_learnable_priors(self, name, options):
+        prior = make_prior(name, **options)
         if not list(prior.parameters()):
             pytest.skip("a fixed prior")
         prior.log_prob(torch.randn(4, 3)).sum().backward()
@@ -194,14 +207,14 @@ def test_continuous_bernoulli_is_stable_around_half_and_at_extremes():
 
 
 def test_normal_prior_n12_uses_std_not_variance():
-    prior = make_prior("normal", latent_dim=1, prior_mean=1.0, prior_std=2.0)
+    prior = make_prior("normal", latent_dim=1, mean=1.0, std=2.0)
     value = prior.log_prob(torch.tensor([[1.0]]))
     assert float(value) == pytest.approx(-math.log(2.0) - 0.5 * math.log(2 * math.pi))
 
 
-@pytest.mark.parametrize("name", PRIOR_NAMES)
-def test_icdf_inverts_the_sampler(name):
-    prior = make_prior(name, latent_dim=2, prior_mean=0.4)
+@pytest.mark.parametrize("name, options", PRIOR_CASES)
+def test_icdf_inverts_the_sampler(name, options):
+    prior = make_prior(name, latent_dim=2, **options)
     probs = torch.tensor([[0.1, 0.1], [0.5, 0.5], [0.9, 0.9]])
     quantiles = prior.icdf(probs)
     if quantiles is None:
@@ -210,3 +223,66 @@ def test_icdf_inverts_the_sampler(name):
         draws = prior.sample(200_000, torch.Generator().manual_seed(6))
     empirical = torch.quantile(draws[:, 0], probs[:, 0])
     torch.testing.assert_close(quantiles[:, 0], empirical, atol=0.02, rtol=0)
+
+
+# -- networks, objectives and every registry: the same contract over declared examples ----
+from vaelab.concepts import DATASETS, NETWORKS, OBJECTIVES  # noqa: E402
+
+NETWORK_CASES = examples_of(NETWORKS)
+OBJECTIVE_CASES = examples_of(OBJECTIVES)
+
+
+@pytest.mark.parametrize("name, options", NETWORK_CASES)
+def test_network_maps_images_to_posterior_and_likelihood_parameters(name, options):
+    from vaelab.config import Config
+    from vaelab.model import VAE
+
+    config = Config.from_dict({"network": {"name": name, "latent_dim": 3, **options},
+                               "likelihood": {"name": "gaussian-learned"}})
+    model = VAE(config, (8, 8))
+    x = torch.rand(5, 64, generator=torch.Generator().manual_seed(0))
+    q = model.posterior(x)
+    assert q.mean.shape == (5, 3) and q.logvar.shape == (5, 3)
+    params = model.decoder_params(torch.randn(4, 5, 3))  # [k, B, Z] → [k, B, P·D]
+    assert params.shape == (4, 5, 2 * 64)
+    assert torch.isfinite(params).all()
+
+
+@pytest.mark.parametrize("name, options", OBJECTIVE_CASES)
+def test_objective_returns_a_finite_loss_that_trains_the_encoder(name, options):
+    from vaelab.config import Config
+    from vaelab.model import VAE
+    from vaelab.objectives import build_objective
+
+    torch.manual_seed(0)
+    config = Config.from_dict({"network": {"hidden": [8], "latent_dim": 3},
+                               "objective": {"name": name, **options}})
+    model = VAE(config, (2, 3))
+    objective = build_objective(config.objective, steps_per_epoch=2)
+    objective.check(model)
+    x = torch.rand(16, 6, generator=torch.Generator().manual_seed(1)).round()
+    out = objective(model, x, 3, generator=torch.Generator().manual_seed(2))
+    again = objective(model, x, 3, generator=torch.Generator().manual_seed(2))
+    assert out.loss.shape == () and torch.isfinite(out.loss)
+    assert out.recon.shape == (16,) and out.kl.shape == (16,)
+    torch.testing.assert_close(out.loss, again.loss)  # seeded: reproducible
+    out.loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for p in model.encoder.parameters())
+
+
+@pytest.mark.parametrize("registry", [DATASETS, NETWORKS, LIKELIHOODS, PRIORS, OBJECTIVES],
+                         ids=lambda r: r.concept)
+def test_every_component_describes_itself_in_one_line_from_its_config(registry):
+    from vaelab.config import Config
+
+    section = {"dataset": "data", "network": "network", "likelihood": "likelihood",
+               "prior": "prior", "objective": "objective"}[registry.concept]
+    name_key = "dataset" if section == "data" else "name"
+    for name, entry in registry.items():
+        for options in getattr(entry, "examples", [{}]):
+            config = Config.from_dict({section: {name_key: name, **options}})
+            line = entry.describe_config(getattr(config, section))
+            assert isinstance(line, str) and line and "\n" not in line
+            # The config round-trips through its stored form.
+            assert Config.from_dict(config.to_dict()) == config

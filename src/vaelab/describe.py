@@ -1,77 +1,39 @@
 """The one line that names a model: every place that shows a model (CLI tables,
-``vaelab compare``, figure captions, the report) calls ``describe_model``.
-
-Input is a config as stored in a run directory (``config.json``'s "config" table, a
-nested dict), so readers of old runs need no model to describe one.
+``vaelab compare``, figure captions, the report, the training banner) calls
+``describe_model``. Each part is the registered component's own ``describe_config``,
+read from the config alone, so a stored run is described without building its model.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from vaelab.concepts import LIKELIHOODS, NETWORKS, OBJECTIVES, PRIORS
+from vaelab.errors import VaelabError
 
-def _section(config: dict[str, Any], key: str) -> dict[str, Any]:
-    value = config.get(key, {}) if isinstance(config, dict) else {}
-    return value if isinstance(value, dict) else {}
-
-
-def _joined(values: Any, sep: str) -> str:
-    return sep.join(str(v) for v in values) if isinstance(values, list) else str(values)
+# (section, registry) in the order the line names them.
+PARTS = (("network", NETWORKS), ("likelihood", LIKELIHOODS), ("prior", PRIORS),
+         ("objective", OBJECTIVES))
 
 
-def network_text(net: dict[str, Any]) -> str:
-    name = net.get("name", "mlp")
-    if name == "conv":
-        text = f"conv {_joined(net.get('channels', []), '-')}"
-    else:
-        hidden = net.get("hidden") or []
-        text = f"{name} {_joined(hidden, '-')}" if hidden else f"{name} linear"
-        if net.get("gated"):
-            text += " gated"
-    return f"{text}, z = {net.get('latent_dim')}, {net.get('activation')}"
+def describe_section(config: Any, section: str) -> str:
+    """One component's words, e.g. 'normal N(0, 1²)' for the [prior] of ``config``."""
+    registry = dict(PARTS)[section]
+    part = getattr(config, section)
+    return registry.get(part.name).describe_config(part)
 
 
-def likelihood_text(lik: dict[str, Any]) -> str:
-    name = str(lik.get("name"))
-    if name in ("gaussian", "laplace"):
-        return f"{name} ({'σ' if name == 'gaussian' else 'b'} = {lik.get('sigma'):g})"
-    if name.endswith("-learned"):
-        return (f"{name} ({lik.get('learned_scale')} scale in [{lik.get('sigma_min')}, "
-                f"{lik.get('sigma_max')}])")
-    if name == "perceptual":
-        return (f"perceptual (λ = {lik.get('perceptual_weight')}, pixel loss "
-                f"{lik.get('pixel_loss')})")
-    return name
+def describe_model(config: Any) -> str:
+    """'mlp 400, z = 20, relu; bernoulli; normal N(0, 1²); elbo β=1' for a Config or a
+    stored config dict (config.json's "config" table). A stored config that no longer
+    parses is named by its components alone."""
+    from vaelab.config import Config
 
-
-def prior_text(prior: dict[str, Any]) -> str:
-    name = str(prior.get("name"))
-    if name == "normal":
-        return f"normal N({prior.get('mean')}, {prior.get('std')}²)"
-    if name == "laplace":
-        return f"laplace ({prior.get('mean')}, b = {prior.get('scale')})"
-    if name in ("mog", "vampprior"):
-        return f"{name} ({prior.get('components')} components)"
-    return name
-
-
-def objective_text(obj: dict[str, Any]) -> str:
-    name = str(obj.get("name"))
-    parts = []
-    if name != "ae" and obj.get("beta", 1.0) != 1.0:
-        parts.append(f"β = {obj.get('beta')}")
-    if obj.get("warmup"):
-        parts.append(f"{obj.get('anneal')} warm-up {obj.get('warmup')} {obj.get('warmup_unit')}")
-    if obj.get("free_bits"):
-        parts.append(f"free bits {obj.get('free_bits')} nats/dim")
-    if name == "iwae":
-        parts.append(f"k = {obj.get('iwae_k')}")
-    return f"{name} ({', '.join(parts)})" if parts else name
-
-
-def describe_model(config: dict[str, Any]) -> str:
-    """'mlp 400, z = 20, relu; bernoulli; normal N(0, 1²); elbo' for a stored config."""
-    return "; ".join([network_text(_section(config, "network")),
-                      likelihood_text(_section(config, "likelihood")),
-                      prior_text(_section(config, "prior")),
-                      objective_text(_section(config, "objective"))])
+    if not isinstance(config, Config):
+        try:
+            config = Config.from_dict(config, where="stored config")
+        except VaelabError:
+            names = [str(config.get(section, {}).get("name", "?")) if isinstance(config, dict)
+                     else "?" for section, _ in PARTS]
+            return "; ".join(names)
+    return "; ".join(describe_section(config, section) for section, _ in PARTS)

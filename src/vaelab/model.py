@@ -26,7 +26,7 @@ class VAE(nn.Module):
         self.data_dim = math.prod(self.image_shape)
         self.latent_dim = config.network.latent_dim
         self.likelihood: Likelihood = build_likelihood(config.likelihood, self.data_dim)
-        networks = NETWORKS.get(config.network.name)(
+        networks = NETWORKS.get(config.network.name).build(
             config.network, self.image_shape, self.likelihood.params_per_pixel)
         self.encoder = networks.encoder
         self.decoder = networks.decoder

@@ -1,12 +1,16 @@
 """One tiny registry class, used once per concept (dataset, likelihood, prior, ...).
 
-Adding a component = one class + one ``@REGISTRY.register("name")`` line; config
-validation, CLI choices and the contract tests all read the registry.
+Adding a component = one class (with its ``Options`` dataclass, if it has options) + one
+``@REGISTRY.register("name")`` line; config sections, CLI flags, the contract tests and
+every description read the registry. A registry created with ``package`` imports that
+package the first time it is asked for its entries, so that the config layer can list
+the choices without importing any component module itself (vaelab/concepts.py).
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
@@ -16,9 +20,11 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, concept: str):
+    def __init__(self, concept: str, *, package: str | None = None):
         self.concept = concept  # e.g. "likelihood"; used in error messages
+        self.package = package  # imported on first use: its modules register themselves
         self._entries: dict[str, T] = {}
+        self._loaded = package is None
 
     def register(self, name: str) -> Callable[[T], T]:
         def add(entry: T) -> T:
@@ -29,7 +35,13 @@ class Registry(Generic[T]):
 
         return add
 
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True  # first, so that a lookup during the import cannot recurse
+            importlib.import_module(self.package)
+
     def get(self, name: str) -> T:
+        self._load()
         if name not in self._entries:
             raise VaelabError(self.unknown_message(name))
         return self._entries[name]
@@ -40,16 +52,24 @@ class Registry(Generic[T]):
                 f"{', '.join(self.names())}")
 
     def names(self) -> list[str]:
+        self._load()
         return list(self._entries)
 
     def __contains__(self, name: object) -> bool:
+        self._load()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._entries)
+        self._load()
+        return iter(list(self._entries))
 
     def items(self) -> list[tuple[str, T]]:
+        self._load()
         return list(self._entries.items())
+
+    def unregister(self, name: str) -> None:
+        """Remove an entry (tests that register a throwaway component)."""
+        self._entries.pop(name, None)
 
 
 def did_you_mean(name: str, candidates: list[str]) -> str:

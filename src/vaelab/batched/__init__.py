@@ -15,7 +15,7 @@ differ; ``unsupported(config)`` says why a config cannot be batched at all (conv
 networks, IWAE, free bits, likelihoods or priors with parameters of their own).
 """
 
-from vaelab.batched.key import PER_MODEL, batch_key, unsupported
+from vaelab.batched.key import batch_key, per_model_fields, unsupported
 from vaelab.batched.train import train_batched
 
-__all__ = ["PER_MODEL", "batch_key", "train_batched", "unsupported"]
+__all__ = ["batch_key", "per_model_fields", "train_batched", "unsupported"]

@@ -3,24 +3,24 @@ all. Configs with equal ``batch_key`` differ only in the per-model fields below.
 
 from __future__ import annotations
 
-from vaelab.config import FIELDS, Config
+from vaelab.config import Config
 from vaelab.errors import VaelabError
 from vaelab.likelihoods import build_likelihood
+from vaelab.objectives import OBJECTIVES
 from vaelab.priors import Prior, build_prior
 
 # Fields that may differ within one batch. The seed sets a model's initial weights,
-# batch order and binarisation draws; β and the KL schedule only set the per-model KL
-# weight w(step) (stacked.PerModelWeight). Everything else shapes the one computation:
-# the architecture, the data, the batch size, the number of steps and the optimiser (one
-# Adam over all stacked parameters takes one learning rate).
-PER_MODEL = ("train.seed", "objective.beta", "objective.warmup", "objective.warmup_unit",
-             "objective.anneal")
+# batch order and binarisation draws; the objective's ``per_model_options`` (β and the
+# KL schedule of the ELBO) only set the per-model KL weight w(step), which the loop
+# passes to the objective through its kl_weight hook. Everything else shapes the one
+# computation: the architecture, the data, the batch size, the number of steps and the
+# optimiser (one Adam over all stacked parameters takes one learning rate).
+PER_MODEL_TRAIN = ("train.seed",)
 
-# Objectives whose loss is recon + kl_weight·KL averaged over every image of the [M, B]
-# batch: the stacked loss is then the mean of the per-model losses, and each model's own
-# loss can be read back from its [M, B] recon and KL terms (IWAE's log-sum-exp bound
-# cannot, and free bits average the KL over dimension 0, which would mix the models).
-OBJECTIVES = ("elbo", "ae")
+
+def per_model_fields(config: Config) -> tuple[str, ...]:
+    objective = OBJECTIVES.get(config.objective.name)
+    return PER_MODEL_TRAIN + tuple(f"objective.{name}" for name in objective.per_model_options)
 
 
 def _hashable(value):
@@ -29,11 +29,13 @@ def _hashable(value):
 
 def shared_fields(config: Config) -> dict[str, object]:
     """``section.name`` → value of every field that must be equal within a batch."""
+    per_model = per_model_fields(config)
     fields = {}
-    for spec in FIELDS:
-        name = f"{spec.section}.{spec.name}"
-        if name not in PER_MODEL:
-            fields[name] = _hashable(getattr(getattr(config, spec.section), spec.name))
+    for section, values in config.to_dict().items():
+        for key, value in values.items():
+            name = f"{section}.{key}"
+            if name not in per_model:
+                fields[name] = _hashable(value)
     return fields
 
 
@@ -47,13 +49,9 @@ def unsupported(config: Config) -> str | None:
     if config.network.name != "mlp":
         return (f"--network {config.network.name}: the batched backend stacks MLP layers "
                 "only")
-    if config.objective.name not in OBJECTIVES:
-        return (f"--objective {config.objective.name}: the batched backend supports "
-                f"{' and '.join(OBJECTIVES)} only (a model's own loss cannot be read back "
-                "from the stacked one)")
-    if config.objective.free_bits > 0:
-        return ("--free-bits: the free-bits KL averages over dimension 0, which the batched "
-                "backend uses for the models")
+    obstacle = OBJECTIVES.get(config.objective.name).batching_obstacle(config.objective)
+    if obstacle is not None:
+        return obstacle
     if config.train.nan_policy != "stop":
         return (f"--nan-policy {config.train.nan_policy}: the one fused Adam of a batch "
                 "skips a step for all its models or none")
@@ -83,9 +81,10 @@ def check_batch(configs: list[Config]) -> None:
     first = shared_fields(configs[0])
     for index, config in enumerate(configs[1:], start=1):
         other = shared_fields(config)
-        for name, value in first.items():
-            if other[name] != value:
+        for name in sorted(set(first) | set(other)):
+            if other.get(name) != first.get(name):
                 raise VaelabError(
                     f"configs 0 and {index} cannot be trained as one batch: {name} differs "
-                    f"({value!r} vs {other[name]!r}); only {', '.join(PER_MODEL)} may "
-                    "differ, so group runs by vaelab.batched.batch_key")
+                    f"({first.get(name)!r} vs {other.get(name)!r}); only "
+                    f"{', '.join(per_model_fields(configs[0]))} may differ, so group runs "
+                    "by vaelab.batched.batch_key")

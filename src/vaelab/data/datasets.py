@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 import torch
 
+from vaelab.concepts import DATASETS
 from vaelab.data.files import parse_kaggle_csv, parse_npz
 from vaelab.data.idx import read_idx, read_idx_header
 from vaelab.data.locate import (
@@ -37,7 +38,7 @@ from vaelab.data.locate import (
     mirror_urls,
 )
 from vaelab.errors import VaelabError
-from vaelab.registry import Registry
+from vaelab.options import NoOptions
 
 if TYPE_CHECKING:
     from vaelab.config import DataConfig
@@ -100,15 +101,21 @@ class Dataset:
 
     name: ClassVar[str]
     description: ClassVar[str]
+    # No dataset has options of its own yet: the [data] fields (data_dir, path, ...) are
+    # shared, and a source refuses those it does not read (_reject_file_options).
+    Options = NoOptions
 
     def load(self, split: Split, cfg: DataConfig) -> ImageSet:
         raise NotImplementedError
+
+    @classmethod
+    def describe_config(cls, cfg) -> str:
+        return cfg.dataset
 
     def info(self, data_dir: str | None = None) -> DatasetInfo:
         raise NotImplementedError
 
 
-DATASETS: Registry[type[Dataset]] = Registry("dataset")
 
 
 def load_images(cfg: DataConfig, split: Split) -> ImageSet:

@@ -48,10 +48,9 @@ def run_label(run: Run, width: int = 22) -> str:
 
 
 def model_summary(run: Run) -> str:
-    cfg = run.config
-    hidden = "-".join(str(h) for h in cfg.network.hidden) or "linear"
-    objective = f"{cfg.objective.name} β={cfg.objective.beta:g}"
-    return f"{cfg.network.name} {hidden} · z={cfg.network.latent_dim} · {objective}"
+    from vaelab.describe import describe_model
+
+    return describe_model(run.config)
 
 
 def epoch_label(run: Run) -> str:
@@ -68,8 +67,7 @@ def caption(run: Run, note: str = "") -> str:
     with its estimator; ``note`` adds what this figure estimates and how."""
     cfg = run.config
     parts = [run.path.name, f"{cfg.data.dataset} (binarize {cfg.data.binarize})",
-             model_summary(run), f"{cfg.likelihood.name} likelihood",
-             f"{cfg.prior.name} prior", epoch_label(run)]
+             model_summary(run), epoch_label(run)]
     # The test numbers of the weights drawn: `vaelab eval --checkpoint best` stores them
     # as test_best; training stores those of the last epoch as test.
     loaded = run.info.get("checkpoint") if isinstance(run.info, dict) else None

@@ -1,11 +1,12 @@
-"""Decoder likelihoods p(x|z): one module per family, one registry (LIKELIHOODS)."""
+"""Decoder likelihoods p(x|z): one module per family, registered in LIKELIHOODS
+(vaelab/concepts.py)."""
 
-from vaelab.config import LikelihoodConfig
 from vaelab.likelihoods import bernoulli, location_scale, perceptual  # noqa: F401  (register)
 from vaelab.likelihoods.base import LIKELIHOODS, Likelihood, check_unit_interval
 
 
-def build_likelihood(cfg: LikelihoodConfig, data_dim: int) -> Likelihood:
+def build_likelihood(cfg, data_dim: int) -> Likelihood:
+    """The likelihood named by a [likelihood] config section."""
     return LIKELIHOODS.get(cfg.name)(cfg, data_dim)
 
 

@@ -12,13 +12,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vaelab.config import LikelihoodConfig
+from vaelab.concepts import LIKELIHOODS  # noqa: F401  (re-exported: components register here)
 from vaelab.errors import VaelabError
-from vaelab.registry import Registry
+from vaelab.options import NoOptions
 
 
 class Likelihood(nn.Module):
-    """Base class. Subclasses set ``params_per_pixel`` and implement the four methods."""
+    """Base class. Subclasses set ``params_per_pixel``, implement the four methods and
+    may declare ``Options`` (their own [likelihood] keys and flags), ``describe_config``
+    and ``examples`` (option sets the shared contract tests run them over)."""
+
+    Options = NoOptions
+    examples: list[dict] = [{}]
 
     params_per_pixel: int = 1
     # Where one pixel lives: "binary" {0, 1}, "unit-interval" [0, 1] or "real" ℝ. The
@@ -31,7 +36,7 @@ class Likelihood(nn.Module):
     # True when ``bind`` needs a real model and dataset (the perceptual loss's classifier).
     needs_model: bool = False
 
-    def __init__(self, cfg: LikelihoodConfig, data_dim: int):
+    def __init__(self, cfg, data_dim: int):
         super().__init__()
         self.cfg = cfg
         self.data_dim = data_dim
@@ -59,12 +64,14 @@ class Likelihood(nn.Module):
         """Called once the model is built; likelihoods that need more than their config
         (the perceptual loss loads the dataset's classifier) set themselves up here."""
 
+    @classmethod
+    def describe_config(cls, cfg) -> str:
+        """One line naming the likelihood with its settings, from its config section."""
+        return cfg.name
+
     def describe(self) -> str:
-        """One line for reports: the likelihood and its settings."""
-        return self.cfg.name
+        return self.describe_config(self.cfg)
 
-
-LIKELIHOODS: Registry[type[Likelihood]] = Registry("likelihood")
 
 
 def check_unit_interval(x: torch.Tensor, what: str, name: str) -> None:

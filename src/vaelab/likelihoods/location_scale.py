@@ -15,13 +15,14 @@ constant background pixels) nor explode (the failure one seed study saw with bat
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from vaelab.config import LikelihoodConfig
 from vaelab.errors import VaelabError
 from vaelab.likelihoods.base import LIKELIHOODS, Likelihood
+from vaelab.options import option
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -32,9 +33,9 @@ class LocationScale(Likelihood):
 
     learned: bool = False
 
-    def __init__(self, cfg: LikelihoodConfig, data_dim: int):
+    def __init__(self, cfg, data_dim: int):
         super().__init__(cfg, data_dim)
-        if cfg.sigma_min >= cfg.sigma_max:
+        if self.learned and cfg.sigma_min >= cfg.sigma_max:
             raise VaelabError(f"--sigma-min {cfg.sigma_min:g} must be below --sigma-max "
                               f"{cfg.sigma_max:g}")
         self.shared = self.learned and cfg.learned_scale == "shared"
@@ -71,11 +72,12 @@ class LocationScale(Likelihood):
         location, scale = self.split(params)
         return location + scale * self._noise(location, generator)
 
-    def describe(self) -> str:
-        if not self.learned:
-            return f"{self.cfg.name} (fixed scale {self.cfg.sigma:g})"
-        return (f"{self.cfg.name} ({self.cfg.learned_scale} learned scale in "
-                f"[{self.cfg.sigma_min:g}, {self.cfg.sigma_max:g}])")
+    @classmethod
+    def describe_config(cls, cfg) -> str:
+        if not cls.learned:
+            return f"{cfg.name} (fixed scale {cfg.sigma:g})"
+        return (f"{cfg.name} ({cfg.learned_scale} learned scale in "
+                f"[{cfg.sigma_min:g}, {cfg.sigma_max:g}])")
 
     def _log_density(self, x: torch.Tensor, location: torch.Tensor, scale: torch.Tensor
                      ) -> torch.Tensor:
@@ -83,6 +85,25 @@ class LocationScale(Likelihood):
 
     def _noise(self, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         raise NotImplementedError
+
+
+@dataclass
+class FixedScale:
+    sigma: float = option(
+        0.7071067811865476, "Fixed scale of the likelihood: std σ of the gaussian, scale b of "
+        "the laplace. The default σ = 1/√2 makes the gaussian −log p = Σ(x−μ)² + const, "
+        "i.e. the summed MSE.", low=0.0, low_open=True)
+
+
+@dataclass
+class LearnedScale:
+    learned_scale: str = option(
+        "per-pixel", "A scale per pixel (output by the decoder) or one shared learned "
+        "scalar.", choices=lambda: ["per-pixel", "shared"])
+    sigma_min: float = option(0.01, "Lower bound of the learned scale.", low=0.0,
+                              low_open=True)
+    sigma_max: float = option(10.0, "Upper bound of the learned scale.", low=0.0,
+                              low_open=True)
 
 
 class GaussianFamily(LocationScale):
@@ -110,12 +131,17 @@ class Gaussian(GaussianFamily):
     """Fixed σ = --sigma. The default σ = 1/√2 makes −log p = Σ(x−μ)² + const: the summed
     MSE the seed studies trained with, in nats."""
 
+    Options = FixedScale
+    examples = [{}, {"sigma": 0.1}]
+
 
 @LIKELIHOODS.register("gaussian-learned")
 class GaussianLearned(GaussianFamily):
     """σ learned per pixel or shared (--learned-scale), bounded to [--sigma-min,
     --sigma-max]."""
 
+    Options = LearnedScale
+    examples = [{}, {"learned_scale": "shared", "sigma_min": 0.05, "sigma_max": 2.0}]
     learned = True
 
 
@@ -123,10 +149,15 @@ class GaussianLearned(GaussianFamily):
 class Laplace(LaplaceFamily):
     """Fixed scale b = --sigma: −log p = Σ|x−μ|/b + const, the MAE analogue."""
 
+    Options = FixedScale
+    examples = [{}, {"sigma": 1.0}]
+
 
 @LIKELIHOODS.register("laplace-learned")
 class LaplaceLearned(LaplaceFamily):
     """Scale b learned per pixel or shared (--learned-scale), bounded like gaussian-learned.
     """
 
+    Options = LearnedScale
+    examples = [{}, {"learned_scale": "shared"}]
     learned = True

@@ -11,11 +11,14 @@ output says so (is_density = False).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vaelab.likelihoods.base import LIKELIHOODS, Likelihood, check_unit_interval
+from vaelab.options import option
 
 FEATURE_LAYERS = (2, 4)  # the seed study's choice: after the 2nd and 4th ReLU
 
@@ -38,6 +41,16 @@ PIXEL_LOSSES = {"none": _pixel_none, "bce": _pixel_bce, "mse": _pixel_mse}
 
 @LIKELIHOODS.register("perceptual")
 class Perceptual(Likelihood):
+    @dataclass
+    class Options:
+        perceptual_weight: float = option(
+            1.0, "Weight λ of the feature-matching term λ·Σ_l‖Φ_l(x) − Φ_l(x̂)‖².", low=0.0,
+            low_open=True)
+        pixel_loss: str = option(
+            "none", "The pixel term added to it (the seed study's 'perceptual+BCE' is "
+            "--perceptual-weight 0.01 --pixel-loss bce).", choices=lambda: list(PIXEL_LOSSES))
+
+    examples = [{}, {"perceptual_weight": 0.01, "pixel_loss": "bce"}]
     is_density = False
     needs_model = True
     support = "unit-interval"
@@ -89,7 +102,8 @@ class Perceptual(Likelihood):
         super().check_support(x, what)
         check_unit_interval(x, what, self.cfg.name)
 
-    def describe(self) -> str:
-        pixel = "" if self.cfg.pixel_loss == "none" else f" + {self.cfg.pixel_loss} pixel term"
-        return (f"perceptual loss (λ={self.cfg.perceptual_weight:g}, classifier ReLU "
+    @classmethod
+    def describe_config(cls, cfg) -> str:
+        pixel = "" if cfg.pixel_loss == "none" else f" + {cfg.pixel_loss} pixel term"
+        return (f"perceptual loss (λ={cfg.perceptual_weight:g}, classifier ReLU "
                 f"{FEATURE_LAYERS}{pixel}; a loss, not a density)")

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from vaelab.config import NetworkConfig
+from vaelab.concepts import NETWORKS  # noqa: F401  (re-exported: components register here)
+from vaelab.options import NoOptions, option
 from vaelab.registry import Registry
 
 ACTIVATIONS: Registry[Callable[[], nn.Module]] = Registry("activation")
@@ -52,7 +53,7 @@ def _xavier_init(layer: nn.Module, activation: str) -> None:
     nn.init.zeros_(layer.bias)
 
 
-def initialise(layer: nn.Module, cfg: NetworkConfig, activation: str) -> nn.Module:
+def initialise(layer: nn.Module, cfg, activation: str) -> nn.Module:
     """Apply the configured init to a Linear/Conv layer followed by ``activation``."""
     INITS.get(cfg.init)(layer, activation)
     return layer
@@ -64,9 +65,39 @@ class Networks:
     decoder: nn.Module
 
 
-# A builder: (network config, image shape (H, W), likelihood params per pixel) → Networks.
-NETWORKS: Registry[Callable[[NetworkConfig, tuple[int, ...], int], Networks]] = Registry(
-    "network")
+def _check_hidden(values: list[int]) -> str | None:
+    if any(v < 1 for v in values):
+        return f"every hidden size must be >= 1, got {values}; use 'none' for no hidden layer"
+    return None
+
+
+@dataclass
+class LayerOptions:
+    """Options every network family here has."""
+
+    hidden: list[int] = option(
+        [400], "Hidden layer sizes of the encoder (the decoder mirrors them), e.g. 512,256; "
+        "'none' gives the single-linear-layer 'vanilla' VAE.", check=_check_hidden)
+    activation: str = option("relu", "Hidden activation.", choices=ACTIVATIONS.names)
+    init: str = option("default", "Weight initialisation.", choices=INITS.names)
+
+
+class NetworkFamily:
+    """A registered network family: ``build`` makes the encoder and decoder; ``Options``
+    are its own [network] keys and flags; ``examples`` the option sets the contract tests
+    build it with."""
+
+    Options = NoOptions
+    examples: list[dict] = [{}]
+
+    @classmethod
+    def build(cls, cfg, image_shape: tuple[int, ...], params_per_pixel: int) -> Networks:
+        """(network config, image shape (H, W), likelihood params per pixel) → Networks."""
+        raise NotImplementedError
+
+    @classmethod
+    def describe_config(cls, cfg) -> str:
+        return f"{cfg.name}, z={cfg.latent_dim}"
 
 
 def count_parameters(module: nn.Module) -> int:

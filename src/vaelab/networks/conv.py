@@ -8,18 +8,26 @@ features and the latent sit the fully connected ``--hidden`` layers.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from vaelab.config import NetworkConfig
 from vaelab.errors import VaelabError
-from vaelab.networks.base import ACTIVATIONS, NETWORKS, Networks, initialise
+from vaelab.networks.base import (
+    ACTIVATIONS,
+    NETWORKS,
+    LayerOptions,
+    NetworkFamily,
+    Networks,
+    initialise,
+)
 from vaelab.networks.mlp import mlp
+from vaelab.options import option
 
 
 class ConvEncoder(nn.Module):
-    def __init__(self, cfg: NetworkConfig, image_shape: tuple[int, int]):
+    def __init__(self, cfg, image_shape: tuple[int, int]):
         super().__init__()
         self.image_shape = image_shape
         layers: list[nn.Module] = []
@@ -41,7 +49,7 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    def __init__(self, cfg: NetworkConfig, image_shape: tuple[int, int], params_per_pixel: int):
+    def __init__(self, cfg, image_shape: tuple[int, int], params_per_pixel: int):
         super().__init__()
         depth = len(cfg.channels)
         self.start = (cfg.channels[-1], image_shape[0] // 2**depth, image_shape[1] // 2**depth)
@@ -66,15 +74,32 @@ class ConvDecoder(nn.Module):
 
 
 @NETWORKS.register("conv")
-def build_conv(cfg: NetworkConfig, image_shape: tuple[int, ...], params_per_pixel: int
-               ) -> Networks:
-    if len(image_shape) != 2:
-        raise VaelabError(f"--network conv needs grey images [H, W], got shape {image_shape}")
-    factor = 2 ** len(cfg.channels)
-    if not cfg.channels or any(side % factor for side in image_shape):
-        raise VaelabError(f"--network conv with --channels {','.join(map(str, cfg.channels))}"
-                          f" halves the image {len(cfg.channels)} times, so {image_shape[0]}×"
-                          f"{image_shape[1]} must be divisible by {factor}; use fewer channels"
-                          " (e.g. 2 stages for 28×28 or 8×8)")
-    return Networks(encoder=ConvEncoder(cfg, image_shape),
-                    decoder=ConvDecoder(cfg, image_shape, params_per_pixel))
+class Conv(NetworkFamily):
+    @dataclass
+    class Options(LayerOptions):
+        channels: list[int] = option(
+            [32, 64], "Channels of the conv network's stride-2 stages (each halves the "
+            "image).", low=1)
+
+    examples = [{"hidden": [16], "channels": [4]}, {"hidden": [], "channels": [2, 4]}]
+
+    @classmethod
+    def build(cls, cfg, image_shape: tuple[int, ...], params_per_pixel: int) -> Networks:
+        if len(image_shape) != 2:
+            raise VaelabError(f"--network conv needs grey images [H, W], got shape "
+                              f"{image_shape}")
+        factor = 2 ** len(cfg.channels)
+        if not cfg.channels or any(side % factor for side in image_shape):
+            raise VaelabError(
+                f"--network conv with --channels {','.join(map(str, cfg.channels))} halves "
+                f"the image {len(cfg.channels)} times, so {image_shape[0]}×{image_shape[1]} "
+                f"must be divisible by {factor}; use fewer channels (e.g. 2 stages for 28×28 "
+                "or 8×8)")
+        return Networks(encoder=ConvEncoder(cfg, image_shape),
+                        decoder=ConvDecoder(cfg, image_shape, params_per_pixel))
+
+    @classmethod
+    def describe_config(cls, cfg) -> str:
+        hidden = f" + {'-'.join(map(str, cfg.hidden))}" if cfg.hidden else ""
+        return (f"conv {'-'.join(map(str, cfg.channels))}{hidden}, z={cfg.latent_dim}, "
+                f"{cfg.activation}")

@@ -16,6 +16,10 @@ class Autoencoder(Objective):
     reported as 0 and evaluation labels the numbers as reconstruction error."""
 
     is_variational = False
+    stackable = True  # loss = mean recon (kl_weight 0), so a stack's loss separates
+
+    def kl_weight(self, step: int) -> float:
+        return 0.0
 
     def __call__(self, model, x, step, generator=None, kl_weight=None) -> ObjectiveOutput:
         z = model.posterior(x).mean

@@ -8,14 +8,16 @@ the training trick (rule 3). Schedules are pure functions of the explicit step (
 
 from __future__ import annotations
 
+import dataclasses
+import types
 from dataclasses import dataclass
 
 import torch
 
-from vaelab.config import ObjectiveConfig
+from vaelab.concepts import OBJECTIVES  # noqa: F401  (re-exported: components register here)
 from vaelab.errors import VaelabError
+from vaelab.options import NoOptions
 from vaelab.posterior import DiagonalGaussian
-from vaelab.registry import Registry
 
 
 @dataclass
@@ -32,13 +34,24 @@ class ObjectiveOutput:
 
 
 class Objective:
-    """Base class. ``steps_per_epoch`` lets schedules given in epochs become steps."""
+    """Base class. ``steps_per_epoch`` lets schedules given in epochs become steps.
+    A subclass declares ``Options`` (its own [objective] keys and flags: an option it
+    does not declare is refused, never silently ignored), ``describe_config`` and
+    ``examples`` (option sets the shared contract tests train it with)."""
 
+    Options = NoOptions
+    examples: list[dict] = [{}]
     # False for objectives that are not variational (the plain autoencoder): evaluation
     # then reports its reconstruction error instead of an ELBO.
     is_variational: bool = True
+    # True when the loss is mean_B[recon + kl_weight(step)·KL]: then M models stacked in
+    # one batch (vaelab.batched) each get exactly their own gradient from the stacked
+    # loss, and ``per_model_options`` (those that only set kl_weight) may differ in a
+    # batch.
+    stackable: bool = False
+    per_model_options: tuple[str, ...] = ()
 
-    def __init__(self, cfg: ObjectiveConfig, steps_per_epoch: int = 1):
+    def __init__(self, cfg, steps_per_epoch: int = 1):
         self.cfg = cfg
         self.steps_per_epoch = steps_per_epoch
 
@@ -60,11 +73,27 @@ class Objective:
         """Raise a VaelabError if this objective cannot train ``model`` (called before
         anything is written)."""
 
+    @classmethod
+    def describe_config(cls, cfg) -> str:
+        """One line naming the objective with its settings, from its config section."""
+        return cfg.name
+
     def describe(self) -> str:
-        return self.cfg.name
+        return self.describe_config(self.cfg)
 
+    @classmethod
+    def batching_obstacle(cls, cfg) -> str | None:
+        """Why a run with this objective cannot be trained in a stack, or None."""
+        if not cls.stackable:
+            return (f"--objective {cfg.name}: a model's own loss cannot be read back from "
+                    "the stacked one")
+        return None
 
-OBJECTIVES: Registry[type[Objective]] = Registry("objective")
+    @classmethod
+    def with_defaults(cls, name: str, steps_per_epoch: int = 1) -> Objective:
+        """This objective with its default options (no config needed)."""
+        cfg = types.SimpleNamespace(name=name, **dataclasses.asdict(cls.Options()))
+        return cls(cfg, steps_per_epoch)
 
 
 def kl_term(model, q: DiagonalGaussian, z: torch.Tensor) -> torch.Tensor:

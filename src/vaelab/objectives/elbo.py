@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from vaelab.objectives.base import (
@@ -13,6 +15,21 @@ from vaelab.objectives.base import (
     require_per_dim_kl,
 )
 from vaelab.objectives.schedules import KL_SCHEDULES, steps_from
+from vaelab.options import option
+
+
+@dataclass
+class KLWeightOptions:
+    """The KL weight β·w(step) of objectives of the form recon + weight·KL."""
+
+    beta: float = option(1.0, "Weight of the KL term (beta-VAE; 1 is the true ELBO).",
+                         low=0.0)
+    warmup: float = option(0.0, "Length of the KL warm-up (linear from 0 to beta) or of one "
+                           "annealing cycle; 0 = none.", low=0.0)
+    warmup_unit: str = option("epochs", "Unit of --warmup.",
+                              choices=lambda: ["epochs", "steps"])
+    anneal: str = option("linear", "KL schedule: linear warm-up, or cyclical (Fu et al. "
+                         "2019: repeats every --warmup).", choices=KL_SCHEDULES.names)
 
 
 @OBJECTIVES.register("elbo")
@@ -22,6 +39,18 @@ class ELBO(Objective):
     w(step) is the warm-up / cyclical factor (--warmup, --anneal). With --free-bits λ
     the KL-term is Σ_j max(λ, mean_B KL_j) (Kingma et al. 2016, eq. 15: per latent
     dimension, averaged over the batch before the max)."""
+
+    @dataclass
+    class Options(KLWeightOptions):
+        free_bits: float = option(
+            0.0, "Free bits λ in nats per latent dimension (Kingma et al. 2016): "
+            "Σ_j max(λ, batch-mean KL_j); 0 = off.", low=0.0)
+
+    examples = [{}, {"beta": 4.0, "warmup": 2, "warmup_unit": "steps"},
+                {"anneal": "cyclical", "warmup": 3, "warmup_unit": "steps",
+                 "free_bits": 0.1}]
+    stackable = True
+    per_model_options = ("beta", "warmup", "warmup_unit", "anneal")
 
     def __init__(self, cfg, steps_per_epoch: int = 1):
         super().__init__(cfg, steps_per_epoch)
@@ -50,18 +79,24 @@ class ELBO(Objective):
             loss = (recon + weight * kl).mean()
         return ObjectiveOutput(loss=loss, recon=recon, kl=kl, kl_weight=weight)
 
-    def describe(self) -> str:
-        parts = [f"elbo β={self.cfg.beta:g}"]
-        if self.schedule_steps > 0:
-            parts.append(f"{self.cfg.anneal} KL schedule over {self.cfg.warmup:g} "
-                         f"{self.cfg.warmup_unit}")
-        if self.cfg.free_bits > 0:
-            parts.append(f"free bits {self.cfg.free_bits:g} nats/dim")
+    @classmethod
+    def describe_config(cls, cfg) -> str:
+        parts = [f"elbo β={cfg.beta:g}"]
+        if cfg.warmup > 0:
+            parts.append(f"{cfg.anneal} KL schedule over {cfg.warmup:g} {cfg.warmup_unit}")
+        if cfg.free_bits > 0:
+            parts.append(f"free bits {cfg.free_bits:g} nats/dim")
         return ", ".join(parts)
 
+    @classmethod
+    def batching_obstacle(cls, cfg) -> str | None:
+        if cfg.free_bits > 0:
+            return ("--free-bits: the free-bits KL averages over dimension 0, which the "
+                    "batched backend uses for the models")
+        return None
 
-def true_elbo(cfg) -> ELBO:
-    """The plain ELBO (β = 1, no schedule, no free bits) used for every logged number."""
-    from dataclasses import replace
 
-    return ELBO(replace(cfg, name="elbo", beta=1.0, warmup=0.0, free_bits=0.0))
+def true_elbo(cfg=None) -> ELBO:
+    """The plain ELBO (β = 1, no schedule, no free bits) used for every logged number,
+    whatever objective was trained."""
+    return ELBO.with_defaults("elbo")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
 from vaelab.objectives.base import OBJECTIVES, Objective, ObjectiveOutput
+from vaelab.options import option
 
 
 @OBJECTIVES.register("iwae")
@@ -16,6 +18,12 @@ class IWAE(Objective):
     autograd through the log-sum-exp of the reparameterised weights — the paper's
     estimator (eq. 14); nothing is detached. k = 1 is exactly the ELBO with a Monte Carlo
     KL. The logged recon/KL are the true-ELBO terms averaged over the k samples."""
+
+    @dataclass
+    class Options:
+        iwae_k: int = option(5, "Importance samples k of the iwae bound.", low=1)
+
+    examples = [{}, {"iwae_k": 1}]
 
     def __call__(self, model, x, step, generator=None, kl_weight=None) -> ObjectiveOutput:
         k = self.cfg.iwae_k
@@ -30,5 +38,6 @@ class IWAE(Objective):
         recon = -log_px_z.mean(0)
         return ObjectiveOutput(loss=-bound.mean(), recon=recon, kl=kl)
 
-    def describe(self) -> str:
-        return f"iwae k={self.cfg.iwae_k}"
+    @classmethod
+    def describe_config(cls, cfg) -> str:
+        return f"iwae k={cfg.iwae_k}"

@@ -1,11 +1,15 @@
-"""Priors p(z): one module per family, one registry (PRIORS)."""
+"""Priors p(z): one module per family, registered in PRIORS (vaelab/concepts.py).
 
-from vaelab.config import PriorConfig
+Adding a prior = one module here with one class and its ``@PRIORS.register`` line, plus
+its import below.
+"""
+
 from vaelab.priors import laplace, mixture, normal, vampprior  # noqa: F401  (register)
 from vaelab.priors.base import PRIORS, Prior
 
 
-def build_prior(cfg: PriorConfig, latent_dim: int) -> Prior:
+def build_prior(cfg, latent_dim: int) -> Prior:
+    """The prior named by a [prior] config section."""
     return PRIORS.get(cfg.name)(cfg, latent_dim)
 
 

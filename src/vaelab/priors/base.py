@@ -12,13 +12,20 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vaelab.config import PriorConfig
+from vaelab.concepts import PRIORS
+from vaelab.options import NoOptions
 from vaelab.posterior import DiagonalGaussian
-from vaelab.registry import Registry
 
 
 class Prior(nn.Module):
-    def __init__(self, cfg: PriorConfig, latent_dim: int):
+    """Base class. A subclass declares ``Options`` (its own config fields, turned into
+    [prior] keys and --prior-* flags), ``describe_config`` and ``examples`` (option sets
+    the shared contract tests run it over)."""
+
+    Options = NoOptions
+    examples: list[dict] = [{}]
+
+    def __init__(self, cfg, latent_dim: int):
         super().__init__()
         self.cfg = cfg
         self.latent_dim = latent_dim
@@ -52,8 +59,13 @@ class Prior(nn.Module):
         """Called once the model is built; priors that use the encoder (VampPrior) keep a
         reference here."""
 
+    @classmethod
+    def describe_config(cls, cfg) -> str:
+        """One line naming this prior with its settings, from its config section."""
+        return cfg.name
+
     def describe(self) -> str:
-        return self.cfg.name
+        return self.describe_config(self.cfg)
 
     @property
     def device(self) -> torch.device:
@@ -65,4 +77,4 @@ class Prior(nn.Module):
                            dtype=self._anchor.dtype)
 
 
-PRIORS: Registry[type[Prior]] = Registry("prior")
+__all__ = ["PRIORS", "Prior"]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
-from vaelab.config import PriorConfig
+from vaelab.options import option
 from vaelab.priors.base import PRIORS, Prior
 
 
@@ -15,7 +16,14 @@ class Laplace(Prior):
     """p(z) = Π_j Laplace(z_j; m, b), m = --prior-mean, b = --prior-scale. KL against the
     Gaussian posterior has no closed form here: the objective uses Monte Carlo."""
 
-    def __init__(self, cfg: PriorConfig, latent_dim: int):
+    @dataclass
+    class Options:
+        mean: float = option(0.0, "Location of the prior in every dimension.")
+        scale: float = option(1.0, "Scale b of the prior.", low=0.0, low_open=True)
+
+    examples = [{}, {"mean": -0.5, "scale": 2.0}]
+
+    def __init__(self, cfg, latent_dim: int):
         super().__init__(cfg, latent_dim)
         self.loc = cfg.mean
         self.scale = cfg.scale
@@ -37,5 +45,6 @@ class Laplace(Prior):
         centred = probs - 0.5
         return self.loc - self.scale * torch.sign(centred) * torch.log1p(-2 * centred.abs())
 
-    def describe(self) -> str:
-        return f"laplace(loc {self.loc:g}, scale {self.scale:g})"
+    @classmethod
+    def describe_config(cls, cfg) -> str:
+        return f"laplace(loc {cfg.mean:g}, scale {cfg.scale:g})"

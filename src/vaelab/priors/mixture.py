@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from vaelab.config import PriorConfig
+from vaelab.options import option
 from vaelab.posterior import LOG_2PI
 from vaelab.priors.base import PRIORS, Prior
 
@@ -16,7 +18,13 @@ class MixtureOfGaussians(Prior):
     components (means, log-std and mixing logits are trained with the model). It does not
     factorise over dimensions and has no closed-form KL: Monte Carlo KL."""
 
-    def __init__(self, cfg: PriorConfig, latent_dim: int):
+    @dataclass
+    class Options:
+        components: int = option(10, "Number of mixture components / pseudo-inputs.", low=1)
+
+    examples = [{}, {"components": 3}]
+
+    def __init__(self, cfg, latent_dim: int):
         super().__init__(cfg, latent_dim)
         k = cfg.components
         # Spread the initial means like draws from N(0, I) so components start distinct;
@@ -39,7 +47,6 @@ class MixtureOfGaussians(Prior):
         noise = self._randn((n, self.latent_dim), generator)
         return self.means[component] + torch.exp(self.log_stds[component]) * noise
 
-    def describe(self) -> str:
-        return f"mixture of {self.cfg.components} Gaussians"
-
-
+    @classmethod
+    def describe_config(cls, cfg) -> str:
+        return f"mixture of {cfg.components} Gaussians"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
-from vaelab.config import PriorConfig
+from vaelab.options import option
 from vaelab.posterior import LOG_2PI, DiagonalGaussian
 from vaelab.priors.base import PRIORS, Prior
 
@@ -16,7 +17,15 @@ class Normal(Prior):
     """p(z) = N(m, s²) in every dimension, m = --prior-mean, s = --prior-std (a standard
     deviation, not a variance: the "N(1, 2)" study is --prior-mean 1 --prior-std 2)."""
 
-    def __init__(self, cfg: PriorConfig, latent_dim: int):
+    @dataclass
+    class Options:
+        mean: float = option(0.0, "Location of the prior in every dimension.")
+        std: float = option(1.0, "Standard deviation (not variance) of the normal prior: "
+                            "N(1, 2) is --prior-mean 1 --prior-std 2.", low=0.0, low_open=True)
+
+    examples = [{}, {"mean": 1.0, "std": 2.0}]
+
+    def __init__(self, cfg, latent_dim: int):
         super().__init__(cfg, latent_dim)
         self.loc = cfg.mean
         self.scale = cfg.std
@@ -44,5 +53,6 @@ class Normal(Prior):
     def icdf(self, probs: torch.Tensor) -> torch.Tensor:
         return self.loc + self.scale * torch.special.ndtri(probs)
 
-    def describe(self) -> str:
-        return f"normal N({self.loc:g}, {self.scale:g}²)"
+    @classmethod
+    def describe_config(cls, cfg) -> str:
+        return f"normal N({cfg.mean:g}, {cfg.std:g}²)"

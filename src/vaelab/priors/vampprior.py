@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from vaelab.config import PriorConfig
+from vaelab.options import option
 from vaelab.posterior import DiagonalGaussian
 from vaelab.priors.base import PRIORS, Prior
 
@@ -17,7 +19,13 @@ class VampPrior(Prior):
     encoder. The pseudo-inputs live in pixel space, kept in [0, 1] by a sigmoid (the
     paper's hard-tanh plays the same role). Monte Carlo KL."""
 
-    def __init__(self, cfg: PriorConfig, latent_dim: int):
+    @dataclass
+    class Options:
+        components: int = option(10, "Number of mixture components / pseudo-inputs.", low=1)
+
+    examples = [{}, {"components": 2}]
+
+    def __init__(self, cfg, latent_dim: int):
         super().__init__(cfg, latent_dim)
         self.pseudo_logits: nn.Parameter | None = None
         self._model: list[nn.Module] = []  # a list, so the encoder is not a submodule
@@ -50,5 +58,6 @@ class VampPrior(Prior):
         noise = self._randn((n, self.latent_dim), generator)
         return mixture.mean[index] + mixture.std[index] * noise
 
-    def describe(self) -> str:
-        return f"VampPrior with {self.cfg.components} pseudo-inputs"
+    @classmethod
+    def describe_config(cls, cfg) -> str:
+        return f"VampPrior with {cfg.components} pseudo-inputs"
