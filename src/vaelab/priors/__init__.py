@@ -4,7 +4,7 @@ Adding a prior = one module here with one class and its ``@PRIORS.register`` lin
 its import below.
 """
 
-from vaelab.priors import laplace, mixture, normal, vampprior  # noqa: F401  (register)
+from vaelab.priors import laplace, mixture, normal, student_t, vampprior  # noqa: F401
 from vaelab.priors.base import PRIORS, Prior
 
 
