@@ -1,6 +1,6 @@
 """Training objectives: one module each, registered in OBJECTIVES (vaelab/concepts.py)."""
 
-from vaelab.objectives import ae, elbo, iwae  # noqa: F401  (register)
+from vaelab.objectives import ae, capacity, elbo, iwae  # noqa: F401  (register)
 from vaelab.objectives.base import OBJECTIVES, Objective, ObjectiveOutput, kl_per_dim, kl_term
 from vaelab.objectives.elbo import ELBO, true_elbo
 
