@@ -70,7 +70,7 @@ def test_compare_puts_runs_side_by_side_and_flags_differences(runs, monkeypatch,
     code, out, err = run_cli(monkeypatch, capsys, "compare", a.path, b.path)
     assert code == 0, err
     flat = " ".join(out.split())
-    assert "IS-NLL" in out and "AU" in out and "β=2.0" in flat
+    assert "IS-NLL" in out and "AU" in out and "β = 2.0" in flat  # describe_model
     assert "runs differ in k" in flat
     code, out, err = run_cli(monkeypatch, capsys, "compare", a.path, b.path, "--json")
     rows = json.loads(out)["runs"]

@@ -20,6 +20,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from vaelab.describe import describe_model
 from vaelab.errors import VaelabError
 from vaelab.registry import Registry
 from vaelab.run import Run
@@ -48,10 +49,8 @@ def run_label(run: Run, width: int = 22) -> str:
 
 
 def model_summary(run: Run) -> str:
-    cfg = run.config
-    hidden = "-".join(str(h) for h in cfg.network.hidden) or "linear"
-    objective = f"{cfg.objective.name} β={cfg.objective.beta:g}"
-    return f"{cfg.network.name} {hidden} · z={cfg.network.latent_dim} · {objective}"
+    """The model's one-line description (the same words as the report and compare)."""
+    return describe_model(run.config.to_dict())
 
 
 def epoch_label(run: Run) -> str:
@@ -68,8 +67,7 @@ def caption(run: Run, note: str = "") -> str:
     with its estimator; ``note`` adds what this figure estimates and how."""
     cfg = run.config
     parts = [run.path.name, f"{cfg.data.dataset} (binarize {cfg.data.binarize})",
-             model_summary(run), f"{cfg.likelihood.name} likelihood",
-             f"{cfg.prior.name} prior", epoch_label(run)]
+             model_summary(run), epoch_label(run)]
     # The test numbers of the weights drawn: `vaelab eval --checkpoint best` stores them
     # as test_best; training stores those of the last epoch as test.
     loaded = run.info.get("checkpoint") if isinstance(run.info, dict) else None
