@@ -69,8 +69,8 @@ def numbers(run: RunData) -> dict[str, Any]:
 
 def column_estimators(column: Column, runs: list[RunData]) -> list[str]:
     """From summary.json, else the estimators of the metric dicts holding the numbers."""
-    if column.estimator is not None:
-        return [column.estimator] if column.estimator else []
+    if column.estimator is not None:  # several runs' estimators: joined with " | "
+        return column.estimator.split(" | ") if column.estimator else []
     parents = [get(run.metrics, column.path[:-1]) for run in runs]
     return sorted({str(p["estimator"]) for p in parents
                    if isinstance(p, dict) and column.path[-1] in p and "estimator" in p})
