@@ -31,9 +31,9 @@ def png_path(out: str) -> Path:
 def print_metrics(run_path: Path, metrics: dict[str, Any], console: Console | None = None
                   ) -> None:
     """One table per registered metric that the run has (a row per split section, a
-    column per declared number; the estimator, binarisation and seed of each split in
-    the caption, so the table stays readable in an 80-column terminal), each followed by
-    the metric's breakdowns (ELBO per class, collapse per dimension)."""
+    column per declared number; units, directions and each split's estimator,
+    binarisation and seed as lines under it, so the table stays narrow enough for an
+    80-column terminal), each followed by its breakdowns (per class, per dimension)."""
     from vaelab.metrics.columns import metrics_in_order
 
     console = console or Console()

@@ -140,8 +140,7 @@ def breakdown_table(breakdown: Breakdown, section: dict[str, Any]) -> Table | No
         line = [Cell(name)]
         if breakdown.marked is not None:
             line.append(Cell("yes" if row.get(MARK) else "no"))
-        line += [number_cell(row.get(n.path[0]) if len(n.path) == 1 else None, n.format)
-                 for n in breakdown.numbers]
+        line += [number_cell(lookup(row, n.path), n.format) for n in breakdown.numbers]
         cells.append(line)
     notes = [breakdown.caption] if breakdown.caption else []
     return Table(headers, cells, [], notes)
