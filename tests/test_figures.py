@@ -91,7 +91,7 @@ def test_grey_images_use_a_fixed_black_to_white_scale(runs):
 
 def test_caption_names_model_dataset_epoch_and_estimator(runs):
     text = caption(runs[4])
-    assert "digits" in text and "z=4" in text and "epoch 1" in text
+    assert "digits" in text and "z = 4" in text and "epoch 1" in text  # describe_model
     assert "single-sample ELBO" in text and "nats" in text
 
 

@@ -32,8 +32,13 @@ def describe_model(config: Any) -> str:
     if not isinstance(config, Config):
         try:
             config = Config.from_dict(config, where="stored config")
-        except VaelabError:
-            names = [str(config.get(section, {}).get("name", "?")) if isinstance(config, dict)
-                     else "?" for section, _ in PARTS]
-            return "; ".join(names)
+        except (VaelabError, TypeError, ValueError, AttributeError):
+            return "; ".join(_stored_name(config, section) for section, _ in PARTS)
     return "; ".join(describe_section(config, section) for section, _ in PARTS)
+
+
+def _stored_name(config: Any, section: str) -> str:
+    """A component's name from a stored config that no longer parses, or '?'."""
+    part = config.get(section) if isinstance(config, dict) else None
+    name = part.get("name") if isinstance(part, dict) else None
+    return str(name) if name is not None else "?"

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from vaelab.errors import VaelabError
+from vaelab.metrics.shown import HEADLINE, MARK, Breakdown, format_value, units_line
+
+if TYPE_CHECKING:  # the registry imports torch: only when metrics are printed
+    from vaelab.metrics.base import Metric
 
 
 def png_path(out: str) -> Path:
@@ -22,125 +28,68 @@ def png_path(out: str) -> Path:
     return path
 
 
-def _fmt(value: Any, spec: str = ".2f") -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float) and value != value:  # NaN
-        return "–"
-    return format(value, spec)
-
-
 def print_metrics(run_path: Path, metrics: dict[str, Any], console: Console | None = None
                   ) -> None:
-    """The ELBO table (one row per evaluated split; the estimator and binarisation go in
-    the caption so the table stays readable in an 80-column terminal), then one table per
-    further metric found in the sections: IS-NLL, per-class ELBO, collapse diagnostics,
-    FID, probe."""
+    """One table per registered metric that the run has (a row per split section, a
+    column per declared number; units, directions and each split's estimator,
+    binarisation and seed as lines under it, so the table stays narrow enough for an
+    80-column terminal), each followed by its breakdowns (per class, per dimension)."""
+    from vaelab.metrics.columns import metrics_in_order
+
     console = console or Console()
     sections = {key: stats for key, stats in metrics.items() if isinstance(stats, dict)}
-    table = Table(title=f"{run_path}")
-    for column in ("split", "images", "ELBO", "recon", "KL", "bits/dim"):
-        table.add_column(column, justify="left" if column == "split" else "right")
+    console.print(f"metrics of {escape(str(run_path))}")
+    for metric in metrics_in_order():
+        _print_metric(console, metric, sections)
+        for breakdown in metric.breakdowns:
+            for split, stats in sections.items():
+                _print_breakdown(console, breakdown, split, stats)
+
+
+def _print_metric(console: Console, metric: Metric, sections: dict[str, dict]) -> None:
+    present = {split: stats for split, stats in sections.items()
+               if any(n.value(stats) is not None for n in metric.numbers)}
+    if not present:
+        return
+    # Headline numbers always get their column (a missing one shows as "–": a plain
+    # autoencoder has a reconstruction error but no ELBO); the others only when some
+    # split has them.
+    numbers = [n for n in metric.numbers if n.level == HEADLINE
+               or any(n.value(stats) is not None for stats in present.values())]
+    table = Table(title=escape(metric.title))
+    for header in ("split", "images", *(n.header for n in numbers)):
+        table.add_column(escape(header), justify="left" if header == "split" else "right")
     notes = []
-    for key, stats in sections.items():
-        if "elbo" not in stats:
-            continue
-        table.add_row(key, f"{stats['images']:,}", f"{stats['elbo']:.2f}",
-                      f"{stats['recon']:.2f}", f"{stats['kl']:.2f}",
-                      f"{stats['bits_per_dim']:.4f}")
-        note = f"{key}: {stats['estimator']}; binarization {stats['binarization']}"
-        if not stats.get("likelihood_is_density", True):
-            note += "; the likelihood is a loss, not a density: ELBO is not a bound"
-        notes.append(note)
-    if notes:
-        table.caption = "\n".join(["nats per image (ELBO: higher is better)", *notes])
-        console.print(table)
-    for key, stats in sections.items():
-        if "iw_nll" in stats:
-            _print_iw_nll(console, key, stats["iw_nll"], stats.get("elbo"))
-        if "per_class" in stats:
-            _print_per_class(console, key, stats["per_class"])
-        if "collapse" in stats:
-            _print_collapse(console, key, stats["collapse"])
-        if "fid" in stats:
-            _print_fid(console, key, stats["fid"])
-        if "probe" in stats:
-            _print_probe(console, key, stats["probe"])
-
-
-def _caption(stats: dict, *extra: str) -> str:
-    lines = [*extra, stats["estimator"], f"binarization {stats['binarization']}; seed "
-             f"{stats['seed']}"]
-    return "\n".join(escape(line) for line in lines)
-
-
-def _print_iw_nll(console: Console, key: str, stats: dict, elbo: float | None) -> None:
-    table = Table(title=f"importance-sampled NLL ({key})")
-    for column in ("images", "k", "NLL", "± s.e.", "bits/dim", "−ELBO_k", "−ELBO", "seconds"):
-        table.add_column(column, justify="right")
-    table.add_row(f"{stats['images']:,}", f"{stats['k']:,}", f"{stats['nll']:.2f}",
-                  _fmt(stats.get("nll_stderr")), f"{stats['bits_per_dim']:.4f}",
-                  f"{-stats['elbo_k']:.2f}", _fmt(None if elbo is None else -elbo),
-                  f"{stats['seconds']:.1f}")
-    extra = ["nats per image, lower is better; s.e. over images; −ELBO_k: mean −log weight of "
-             "the same draws, −ELBO: the single-sample test ELBO"]
-    if stats.get("note"):
-        extra.append(stats["note"])
-    table.caption = _caption(stats, *extra)
+    for split, stats in present.items():
+        owner = next(n.owner(stats) for n in metric.numbers if n.value(stats) is not None)
+        table.add_row(escape(split), format_value(owner.get("images"), "d"),
+                      *(escape(n.row_text(stats)) for n in numbers))
+        estimators = dict.fromkeys(filter(None, (n.estimator_text(stats) for n in numbers)))
+        scoring = [f"binarization {owner['binarization']}" if "binarization" in owner else "",
+                   f"seed {owner['seed']}" if "seed" in owner else ""]
+        caveat = metric.caveat(owner) if metric.caveat else ""
+        notes.append(f"{split}: " + "; ".join(filter(None, [*estimators, ", ".join(
+            filter(None, scoring)), caveat])))
     console.print(table)
+    # Under the table, not in its caption: a caption wraps to the table's width.
+    for line in filter(None, [units_line(numbers), *notes]):
+        console.print(Padding(Text(line, style="dim"), (0, 0, 0, 2)))
 
 
-def _print_per_class(console: Console, key: str, per_class: dict) -> None:
-    table = Table(title=f"ELBO per class ({key})")
-    for column in ("class", "images", "ELBO", "recon", "KL"):
-        table.add_column(column, justify="left" if column == "class" else "right")
-    for name, row in per_class.items():
-        table.add_row(name, f"{row['images']:,}", f"{row['elbo']:.2f}", f"{row['recon']:.2f}",
-                      f"{row['kl']:.2f}")
-    table.caption = "nats per image, same estimator as the ELBO table"
+def _print_breakdown(console: Console, breakdown: Breakdown, split: str, stats: dict) -> None:
+    rows = breakdown.rows(stats)
+    if not rows:
+        return
+    table = Table(title=escape(breakdown.heading(stats, split)))
+    table.add_column(escape(breakdown.index))
+    if breakdown.marked is not None:
+        table.add_column(escape(breakdown.marked[1]), justify="right")
+    for number in breakdown.numbers:
+        table.add_column(escape(number.header), justify="right")
+    for name, row in rows:
+        mark = ([] if breakdown.marked is None else
+                ["[green]yes[/]" if row.get(MARK) else "[dim]no[/]"])
+        table.add_row(escape(name), *mark, *(escape(n.row_text(row)) for n in breakdown.numbers))
     console.print(table)
-
-
-def _print_collapse(console: Console, key: str, stats: dict) -> None:
-    per_dim = stats.get("kl_per_dim")
-    table = Table(title=f"posterior collapse ({key}): {stats['active_units']} of "
-                        f"{stats['latent_dim']} dimensions active, I(x;z) = "
-                        f"{stats['mutual_information']:.2f} nats (max "
-                        f"{stats['mutual_information_max']:.2f}), KL = "
-                        f"{stats['kl_total']:.2f} nats")
-    for column in ("dim", "active", "KL", "Var_x E\\[z]", "mean μ", "mean log σ²"):
-        table.add_column(column, justify="right")
-    for j in range(stats["latent_dim"]):
-        active = stats["mean_variance"][j] > stats["active_threshold"]
-        table.add_row(str(j), "[green]yes[/]" if active else "[dim]no[/]",
-                      _fmt(None if per_dim is None else per_dim[j], ".3f"),
-                      _fmt(stats["mean_variance"][j], ".4f"),
-                      _fmt(stats["mean_mean"][j], ".3f"), _fmt(stats["logvar_mean"][j], ".3f"))
-    table.caption = _caption(stats, f"KL: {stats['kl_estimator']}")
-    console.print(table)
-
-
-def _print_fid(console: Console, key: str, stats: dict) -> None:
-    table = Table(title=f"sample quality ({key}), domain-classifier features")
-    for column in ("samples", "FID samples", "FID recon", "IS samples", "IS test set",
-                   "classifier acc"):
-        table.add_column(column, justify="right")
-    accuracy = stats["feature_network"].get("test_accuracy")
-    table.add_row(f"{stats['samples']:,}", f"{stats['fid_samples']:.2f}",
-                  f"{stats['fid_reconstructions']:.2f}",
-                  f"{stats['inception_score']:.2f} ± {stats['inception_score_std']:.2f}",
-                  f"{stats['inception_score_reference']:.2f}",
-                  _fmt(None if accuracy is None else 100 * accuracy, ".2f") + "%")
-    table.caption = _caption(stats, "FID: lower is better; IS: higher is better (at most "
-                             "the number of classes)")
-    console.print(table)
-
-
-def _print_probe(console: Console, key: str, stats: dict) -> None:
-    table = Table(title=f"latent usefulness ({key})")
-    for column in ("linear probe acc", "chance", "k-means purity"):
-        table.add_column(column, justify="right")
-    table.add_row(f"{100 * stats['accuracy']:.2f}%", f"{100 * stats['chance']:.2f}%",
-                  f"{100 * stats['kmeans_purity']:.2f}%")
-    table.caption = _caption(stats)
-    console.print(table)
+    if breakdown.caption:
+        console.print(Padding(Text(breakdown.caption, style="dim"), (0, 0, 0, 2)))

@@ -12,6 +12,7 @@ import click
 from vaelab.cli.app import CONTEXT, cli
 from vaelab.cli.common import print_metrics
 from vaelab.errors import VaelabError
+from vaelab.metrics.shown import Number
 
 METRIC_HELP = ("Comma-separated metrics: elbo, iw-nll, collapse, fid, probe "
                "[default: the cheap ones: elbo,collapse,probe].")
@@ -103,22 +104,9 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
 
 
 # -- compare ------------------------------------------------------------------------
-def _model_summary(config: dict) -> str:
-    net, lik, prior, obj = (config.get(k, {}) for k in ("network", "likelihood", "prior",
-                                                         "objective"))
-    hidden = "-".join(map(str, net.get("hidden", []))) or "linear"
-    text = f"{hidden}, z={net.get('latent_dim')} {net.get('activation')}"
-    text += f"; {lik.get('name')}"
-    if lik.get("name", "").startswith("gaussian"):
-        text += f" σ={lik.get('sigma')}"
-    text += f"; {prior.get('name')}; {obj.get('name')}"
-    if obj.get("beta", 1.0) != 1.0:
-        text += f" β={obj.get('beta')}"
-    return text
-
-
 def _run_row(path: Path, section_key: str) -> dict[str, Any]:
     from vaelab import rundir
+    from vaelab.describe import describe_model
 
     if not path.is_dir():
         raise VaelabError(f"run directory {path} does not exist; give folders that "
@@ -130,53 +118,29 @@ def _run_row(path: Path, section_key: str) -> dict[str, Any]:
     return {
         "run": str(path),
         "dataset": config.get("data", {}).get("dataset"),
-        "model": _model_summary(config),
+        "model": describe_model(config),
         "epochs": len(rundir.read_history(path / rundir.HISTORY_FILE)),
         "metrics": metrics.get(section_key, {}),
     }
 
 
-def _get(section: dict, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(section, dict) or key not in section:
-            return None
-        section = section[key]
-    return section
+def compared_numbers(rows: list[dict]) -> tuple[list[Number], list[str], dict[str, str]]:
+    """The headline numbers some run has, the notes on runs scored differently, and the
+    best run of each comparable number with a direction (missing values never rank)."""
+    from vaelab.metrics.columns import comparability_notes, metrics_in_order, numbers_of
+    from vaelab.metrics.shown import HEADLINE, best_index
 
-
-# (column, path into the section, format)
-COMPARE_COLUMNS = [
-    ("ELBO", ("elbo",), ".2f"),
-    ("IS-NLL", ("iw_nll", "nll"), ".2f"),
-    ("AU", ("collapse", "active_units"), "d"),
-    ("I(x;z)", ("collapse", "mutual_information"), ".2f"),
-    ("KL", ("collapse", "kl_total"), ".2f"),
-    ("FID", ("fid", "fid_samples"), ".1f"),
-    ("FID rec", ("fid", "fid_reconstructions"), ".1f"),
-    ("IS", ("fid", "inception_score"), ".2f"),
-    ("probe", ("probe", "accuracy"), ".1%"),
-]
-# What must agree between runs for a column to be comparable.
-COMPARABLE = {"": ("binarization", "split", "images"), "iw_nll": ("k", "binarization", "images"),
-              "collapse": ("images",), "fid": ("samples", "images"), "probe": ("train_images",)}
-
-
-def _comparability_notes(rows: list[dict]) -> list[str]:
-    notes = []
-    datasets = {row["dataset"] for row in rows}
-    if len(datasets) > 1:
-        notes.append(f"runs are on different datasets ({', '.join(map(str, datasets))}): "
-                     "not comparable")
-    for section, fields in COMPARABLE.items():
-        for field in fields:
-            values = {json.dumps(_get(row["metrics"], *((section, field) if section else
-                                                         (field,))))
-                      for row in rows if (_get(row["metrics"], section) if section else
-                                          row["metrics"].get("elbo")) is not None}
-            if len(values) > 1:
-                notes.append(f"{section or 'elbo'}: runs differ in {field} "
-                             f"({', '.join(sorted(values))}); those numbers are not comparable")
-    return notes
+    sections = [row["metrics"] for row in rows]
+    numbers = [n for metric in metrics_in_order() for n in numbers_of(metric, HEADLINE)
+               if any(n.value(s) is not None for s in sections)]
+    notes, concerned = comparability_notes(sections, [row["dataset"] for row in rows])
+    best = {}
+    for number in numbers:
+        if number.label not in concerned:
+            index = best_index([number.value(s) for s in sections], number.better)
+            if index is not None:
+                best[number.label] = rows[index]["run"]
+    return numbers, notes, best
 
 
 @cli.command("compare", context_settings=CONTEXT)
@@ -187,36 +151,47 @@ def _comparability_notes(rows: list[dict]) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 def compare(run_dirs: tuple[str, ...], split: str, checkpoint: str, as_json: bool) -> None:
     """Several runs side by side, from their metrics.json (run `vaelab eval` first; this
-    command computes nothing). Warns when runs were scored differently."""
+    command computes nothing). Warns when runs were scored differently; the best value of
+    each comparable column is bold (a run without a number is never ranked)."""
     from rich.console import Console
     from rich.markup import escape
+    from rich.padding import Padding
     from rich.table import Table
+    from rich.text import Text
+
+    from vaelab.metrics.shown import units_line
 
     key = split if checkpoint == "last" else f"{split}_best"
     rows = [_run_row(Path(path), key) for path in run_dirs]
-    notes = _comparability_notes(rows)
+    numbers, notes, best = compared_numbers(rows)
     if as_json:
-        click.echo(json.dumps({"section": key, "runs": rows, "notes": notes}, indent=2))
+        click.echo(json.dumps({"section": key, "runs": rows, "notes": notes, "best": best},
+                              indent=2))
         return
     table = Table(title=f"vaelab compare ({key})")
-    for column in ("run", "model", "epochs"):
-        table.add_column(column, overflow="fold")
-    shown = [c for c in COMPARE_COLUMNS if any(_get(r["metrics"], *c[1]) is not None
-                                               for r in rows)]
-    for column, _, _ in shown:
-        table.add_column(column, justify="right")
+    table.add_column("run", overflow="fold")
+    table.add_column("epochs", justify="right")
+    for number in numbers:
+        table.add_column(escape(number.header), justify="right")
     for row in rows:
         cells = []
-        for _, path, spec in shown:
-            value = _get(row["metrics"], *path)
-            cells.append("–" if value is None else format(value, spec))
-        table.add_row(Path(row["run"]).name, row["model"], str(row["epochs"]), *cells)
-    k_values = {_get(r["metrics"], "iw_nll", "k") for r in rows} - {None}
-    caption = ["nats per image; ELBO: single-sample, β = 1"]
-    if k_values:
-        caption.append(f"IS-NLL: importance sampling, k = {', '.join(map(str, sorted(k_values)))}")
-    if any(_get(r["metrics"], "fid") for r in rows):
-        caption.append("FID/IS: vaelab domain-classifier features, not Inception")
-    caption += [f"[yellow]{escape(note)}[/]" for note in notes]
-    table.caption = "\n".join(caption)
-    Console().print(table)
+        for number in numbers:
+            text = escape(number.text(row["metrics"]))
+            cells.append(f"[bold]{text}[/]" if best.get(number.label) == row["run"] else text)
+        table.add_row(escape(Path(row["run"]).name), str(row["epochs"]), *cells)
+    console = Console()
+    console.print(table)
+    # Under the table, at full width: the models, the estimators and the warnings.
+    lines = [f"{Path(row['run']).name}: {row['dataset']}, {row['model']}" for row in rows]
+    lines.append(units_line(numbers) + (" · bold: best of the runs" if best else ""))
+    estimators: dict[str, list[str]] = {}  # text → the columns it belongs to
+    for number in numbers:
+        for row in rows:
+            text = number.estimator_text(row["metrics"])
+            if text and number.header not in estimators.setdefault(text, []):
+                estimators[text].append(number.header)
+    lines += [f"{', '.join(headers)}: {text}" for text, headers in estimators.items()]
+    for line in dict.fromkeys(lines):
+        console.print(Padding(Text(line), (0, 0, 0, 2)))
+    for note in notes:
+        console.print(Padding(Text(note, style="yellow"), (0, 0, 0, 2)))

@@ -132,18 +132,30 @@ def _spec(sweep_file: str | None, grid: tuple[str, ...], zipped: tuple[str, ...]
 
 
 def print_summary(summary: dict[str, Any], console: Console) -> None:
+    """summary.json as a table with short headers; under it what each header stands for
+    (label, unit, better direction) and the estimators, at the console's full width."""
+    from rich.padding import Padding
+    from rich.text import Text
+
     from vaelab.sweep.aggregate import format_cell
 
     table = Table(title="sweep summary (mean ± std over seeds)")
-    table.add_column("point")
+    table.add_column("point", overflow="fold")
     table.add_column("n", justify="right")
     for metric in summary["metrics"]:
-        table.add_column(metric["label"], justify="right")
+        table.add_column(escape(metric.get("short") or metric["label"]), justify="right")
     for group in summary["groups"]:
+        # The std under the mean keeps the columns narrow in an 80-column terminal.
         table.add_row(escape(group["group"]), str(group["n"]),
-                      *(format_cell(group["values"].get(m["key"]), m["key"])
+                      *(format_cell(group["values"].get(m["key"]), m).replace(" ± ", "\n± ")
                         for m in summary["metrics"]))
     console.print(table)
-    shown = {m["estimator"] for m in summary["metrics"] if m["estimator"]}
-    for text in sorted(shown):
-        console.print(f"  [dim]{escape(text)}[/]")
+    legend = []
+    for metric in summary["metrics"]:
+        better = f", {metric['better']} is better" if metric.get("better") else ""
+        legend.append(f"{metric.get('short') or metric['label']}: {metric['label']}{better}")
+    lines = [" · ".join(legend)] if legend else []
+    lines += dict.fromkeys(text for m in summary["metrics"] if m["estimator"]
+                           for text in m["estimator"].split(" | "))
+    for line in lines:
+        console.print(Padding(Text(line, style="dim"), (0, 0, 0, 2)))

@@ -20,6 +20,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from vaelab.describe import describe_model
 from vaelab.errors import VaelabError
 from vaelab.registry import Registry
 from vaelab.run import Run
@@ -48,8 +49,7 @@ def run_label(run: Run, width: int = 22) -> str:
 
 
 def model_summary(run: Run) -> str:
-    from vaelab.describe import describe_model
-
+    """The model's one-line description (the same words as the report and compare)."""
     return describe_model(run.config)
 
 

@@ -18,6 +18,7 @@ import torch
 from vaelab.data import PreparedData, TensorSplit
 from vaelab.data.prepare import EVAL_BINARIZE_SEED
 from vaelab.errors import VaelabError
+from vaelab.metrics.shown import Breakdown, Number
 from vaelab.model import VAE
 from vaelab.progress import new_progress
 from vaelab.registry import Registry
@@ -28,7 +29,9 @@ SPLITS = ("test", "val")
 @dataclass(frozen=True)
 class Metric:
     """A registered metric. ``key`` is where its dict goes inside the split's section of
-    metrics.json (None: merged flat into the section, as the ELBO numbers are)."""
+    metrics.json (None: merged flat into the section, as the ELBO numbers are).
+    ``numbers`` and ``breakdowns`` say how every table shows it (metrics/shown.py);
+    ``caveat(stats)`` is a warning to print under its numbers ("" when none)."""
 
     name: str
     key: str | None
@@ -36,16 +39,29 @@ class Metric:
     cheap: bool  # run by default
     needs_labels: bool
     help: str
+    title: str = ""
+    numbers: tuple[Number, ...] = ()
+    breakdowns: tuple[Breakdown, ...] = ()
+    caveat: Callable[[dict], str] | None = None
 
 
 METRICS: Registry[Metric] = Registry("metric")
 
 
 def register(name: str, *, key: str | None, cheap: bool, needs_labels: bool = False,
-             help: str) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
+             help: str, title: str = "", numbers: tuple[Number, ...] = (),
+             breakdowns: tuple[Breakdown, ...] = (), caveat: Callable[[dict], str] | None = None
+             ) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
+    for number in numbers:  # a declaration that points elsewhere is a bug: fail at import
+        if key is not None and number.path[:1] != (key,):
+            raise ValueError(f"metric {name}: number {number.label!r} has path "
+                             f"{number.path} outside its key {key!r}")
+
     def add(gather: Callable[..., dict]) -> Callable[..., dict]:
         METRICS.register(name)(Metric(name=name, key=key, gather=gather, cheap=cheap,
-                                      needs_labels=needs_labels, help=help))
+                                      needs_labels=needs_labels, help=help,
+                                      title=title or name, numbers=tuple(numbers),
+                                      breakdowns=tuple(breakdowns), caveat=caveat))
         return gather
 
     return add
@@ -82,7 +98,6 @@ def require_labels(split: TensorSplit, metric: str) -> torch.Tensor:
     return split.y
 
 
-@torch.no_grad()
 @torch.no_grad()
 def posterior_moments(model: VAE, x: torch.Tensor, batch_size: int
                       ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,6 +27,7 @@ from vaelab.metrics.base import (
     register,
     scored_split,
 )
+from vaelab.metrics.shown import DETAIL, Breakdown, Number
 from vaelab.model import VAE
 from vaelab.posterior import LOG_2PI, DiagonalGaussian
 
@@ -93,8 +94,29 @@ def kl_per_dimension(model: VAE, mean: torch.Tensor, logvar: torch.Tensor, *, sa
             "kl_per_dim": None, "kl_total": float(total)}
 
 
+SAME_IMAGES = ("images", "binarization")
+NUMBERS = (
+    Number("active units", ("collapse", "active_units"), unit="", format="d", short="AU",
+           comparable=SAME_IMAGES, detail="of {latent_dim}"),
+    Number("I(x;z)", ("collapse", "mutual_information"), better="higher",
+           comparable=SAME_IMAGES, detail="(max {mutual_information_max})"),
+    Number("KL total", ("collapse", "kl_total"), level=DETAIL, comparable=SAME_IMAGES,
+           estimator_note="KL {kl_estimator}"),
+)
+PER_DIMENSION = Breakdown(
+    "posterior collapse ({split}): {active_units} of {latent_dim} dimensions active",
+    "dim", ("collapse",),
+    (Number("KL", ("kl_per_dim",), format=".3f"),
+     Number("Var_x E[z]", ("mean_variance",), unit="", format=".4f"),
+     Number("mean μ", ("mean_mean",), unit="", format=".3f"),
+     Number("mean log σ²", ("logvar_mean",), unit="", format=".3f")),
+    columnar=True, marked=("active_dims", "active"),
+    caption="active: Var_x E[z] above the threshold of the estimator")
+
+
 @register("collapse", key="collapse", cheap=True,
-          help="posterior collapse: KL per dimension, active units, I(x;z), posterior stats")
+          help="posterior collapse: KL per dimension, active units, I(x;z), posterior stats",
+          title="posterior collapse", numbers=NUMBERS, breakdowns=(PER_DIMENSION,))
 def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test",
            batch_size: int = 2000, threshold: float = ACTIVE_THRESHOLD, kl_samples: int = 16,
            progress: bool = False) -> dict:

@@ -12,6 +12,7 @@ import torch
 from vaelab.data import PreparedData
 from vaelab.evaluate import elbo_metrics
 from vaelab.metrics.base import register, require_labels
+from vaelab.metrics.shown import DETAIL, Breakdown, Number
 from vaelab.model import VAE
 from vaelab.objectives import evaluation_objective
 
@@ -44,8 +45,32 @@ def _per_image(model: VAE, x: torch.Tensor, batch_size: int, seed: int
     return {"elbo": -(r + k), "recon": r, "kl": k}
 
 
+# Two runs' ELBOs compare only when scored on the same split, images and binarisation.
+SCORED_ALIKE = ("binarization", "split", "images")
+# The reconstruction error is a number of its own: a plain autoencoder has it (and no
+# ELBO, KL or bits/dim), so it is compared and ranked on its own.
+ELBO = Number("ELBO", ("elbo",), better="higher", comparable=SCORED_ALIKE)
+RECON = Number("reconstruction error", ("recon",), better="lower", short="recon error",
+               comparable=SCORED_ALIKE)
+KL = Number("KL", ("kl",), comparable=SCORED_ALIKE)
+BITS = Number("bits/dim", ("bits_per_dim",), unit="", format=".4f", better="lower",
+              level=DETAIL, comparable=SCORED_ALIKE)
+PER_CLASS = Breakdown(
+    "ELBO per class ({split})", "class", ("per_class",),
+    (Number("images", ("images",), unit="", format="d"), ELBO, RECON, KL),
+    caption="nats per image, same estimator as the ELBO table")
+
+
+def _not_a_bound(stats: dict) -> str:
+    if stats.get("likelihood_is_density", True):
+        return ""
+    return "the likelihood is a loss, not a density: the ELBO is not a bound"
+
+
 @register("elbo", key=None, cheap=True,
-          help="test ELBO, recon and KL (single-sample, β = 1), also per class")
+          help="test ELBO, recon and KL (single-sample, β = 1), also per class",
+          title="ELBO", numbers=(ELBO, RECON, KL, BITS), breakdowns=(PER_CLASS,),
+          caveat=_not_a_bound)
 def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test",
            batch_size: int = 2000, per_class: bool | None = None, progress: bool = False
            ) -> dict:

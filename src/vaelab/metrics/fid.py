@@ -35,6 +35,7 @@ from torch import nn
 from vaelab import rundir
 from vaelab.data import PreparedData
 from vaelab.metrics.base import check_positive, progress_bar, provenance, register, scored_split
+from vaelab.metrics.shown import DETAIL, DIAGNOSTIC, Number
 from vaelab.model import VAE
 
 IS_SPLITS = 10
@@ -161,9 +162,26 @@ def _reconstruct(model: VAE, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     return torch.cat(parts)
 
 
+SAME_SAMPLES = ("samples", "images")
+NUMBERS = (
+    Number("FID samples", ("fid", "fid_samples"), unit="", better="lower", short="FID",
+           comparable=SAME_SAMPLES, estimator_note="{samples} samples"),
+    Number("FID reconstructions", ("fid", "fid_reconstructions"), unit="", better="lower",
+           short="FID rec", comparable=SAME_SAMPLES, estimator_note="{samples} samples"),
+    Number("IS samples", ("fid", "inception_score"), unit="", better="higher", short="IS",
+           comparable=SAME_SAMPLES, spread="inception_score_std",
+           estimator_note="{samples} samples"),
+    Number("IS test set", ("fid", "inception_score_reference"), unit="", level=DETAIL,
+           short="IS data", estimator_note="{samples} samples"),
+    Number("classifier accuracy", ("fid", "feature_network", "test_accuracy"), unit="",
+           format=".2%", level=DIAGNOSTIC, short="clf. acc", estimator=("fid", "estimator")),
+)
+
+
 @register("fid", key="fid", cheap=False,
           help="FID of prior samples and of reconstructions, and an Inception-style score, "
-               "with vaelab's domain classifier as the feature network (--fid-samples)")
+               "with vaelab's domain classifier as the feature network (--fid-samples)",
+          title="sample quality, domain-classifier features", numbers=NUMBERS)
 def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test",
            n_samples: int = 10000, batch_size: int = 2000, progress: bool = False,
            classifier: tuple[nn.Module, dict[str, Any]] | None = None) -> dict:

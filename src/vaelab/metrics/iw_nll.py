@@ -22,6 +22,7 @@ import torch
 
 from vaelab.data import PreparedData
 from vaelab.metrics.base import check_positive, progress_bar, provenance, register, scored_split
+from vaelab.metrics.shown import DETAIL, DIAGNOSTIC, Number
 from vaelab.model import VAE
 from vaelab.posterior import DiagonalGaussian
 
@@ -102,9 +103,26 @@ def importance_sampled_log_px(model: VAE, x: torch.Tensor, k: int, *, seed: int,
     return torch.cat(log_px), torch.cat(elbo)
 
 
+SAME_DRAWS = ("k", "binarization", "images")  # NLLs with another k are not comparable
+NUMBERS = (
+    Number("IS-NLL", ("iw_nll", "nll"), better="lower", comparable=SAME_DRAWS,
+           spread="nll_stderr", row_label="IS-NLL (k = {k})"),
+    Number("IS-NLL bits/dim", ("iw_nll", "bits_per_dim"), unit="", format=".4f",
+           better="lower", level=DETAIL, short="bits/dim", comparable=SAME_DRAWS),
+    # The mean log weight of the same draws: how far the k-sample bound moved from it.
+    Number("ELBO_k", ("iw_nll", "elbo_k"), better="higher", level=DIAGNOSTIC),
+    Number("seconds", ("iw_nll", "seconds"), unit="s", format=".1f", level=DIAGNOSTIC),
+)
+
+
+def _note(stats: dict) -> str:
+    return str(stats.get("note") or "")
+
+
 @register("iw-nll", key="iw_nll", cheap=False,
           help="importance-sampled NLL with k samples from q(z|x) (--iw-samples, 5000 as "
-               "in the literature)")
+               "in the literature)", title="importance-sampled NLL", numbers=NUMBERS,
+          caveat=_note)
 def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test",
            k: int = 5000, chunk_rows: int = CHUNK_ROWS, progress: bool = False,
            batch_size: int | None = None) -> dict:

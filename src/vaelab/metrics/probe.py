@@ -23,6 +23,7 @@ from vaelab.metrics.base import (
     require_labels,
     scored_split,
 )
+from vaelab.metrics.shown import DETAIL, Number
 from vaelab.model import VAE
 
 
@@ -54,8 +55,19 @@ def _chance(train_y: np.ndarray, test_y: np.ndarray) -> float:
     return float((test_y == np.bincount(train_y).argmax()).mean())
 
 
+SAME_FIT = ("train_images", "images")
+NUMBERS = (
+    Number("linear probe accuracy", ("probe", "accuracy"), unit="", format=".1%",
+           better="higher", short="probe", comparable=SAME_FIT),
+    Number("chance", ("probe", "chance"), unit="", format=".1%", level=DETAIL),
+    Number("k-means purity", ("probe", "kmeans_purity"), unit="", format=".1%",
+           better="higher", level=DETAIL, short="purity", comparable=SAME_FIT),
+)
+
+
 @register("probe", key="probe", cheap=True, needs_labels=True,
-          help="linear-probe accuracy and k-means purity of the posterior means")
+          help="linear-probe accuracy and k-means purity of the posterior means",
+          title="latent usefulness", numbers=NUMBERS)
 def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test",
            batch_size: int = 2000, max_train: int = 20000, progress: bool = False) -> dict:
     """``max_train``: fit the probe on at most this many (seeded random) training images."""

@@ -97,7 +97,7 @@ class NetworkFamily:
 
     @classmethod
     def describe_config(cls, cfg) -> str:
-        return f"{cfg.name}, z={cfg.latent_dim}"
+        return f"{cfg.name}, z = {cfg.latent_dim}"
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -101,5 +101,5 @@ class Conv(NetworkFamily):
     @classmethod
     def describe_config(cls, cfg) -> str:
         hidden = f" + {'-'.join(map(str, cfg.hidden))}" if cfg.hidden else ""
-        return (f"conv {'-'.join(map(str, cfg.channels))}{hidden}, z={cfg.latent_dim}, "
+        return (f"conv {'-'.join(map(str, cfg.channels))}{hidden}, z = {cfg.latent_dim}, "
                 f"{cfg.activation}")

@@ -74,4 +74,4 @@ class MLP(NetworkFamily):
     def describe_config(cls, cfg) -> str:
         layers = "-".join(map(str, cfg.hidden)) or "linear"
         gated = " gated" if cfg.gated else ""
-        return f"mlp {layers}{gated}, z={cfg.latent_dim}, {cfg.activation}"
+        return f"mlp {layers}{gated}, z = {cfg.latent_dim}, {cfg.activation}"

@@ -81,7 +81,7 @@ class ELBO(Objective):
 
     @classmethod
     def describe_config(cls, cfg) -> str:
-        parts = [f"elbo β={cfg.beta:g}"]
+        parts = ["elbo" if cfg.beta == 1 else f"elbo β={cfg.beta!r}"]
         if cfg.warmup > 0:
             parts.append(f"{cfg.anneal} KL schedule over {cfg.warmup:g} {cfg.warmup_unit}")
         if cfg.free_bits > 0:

@@ -1,68 +1,35 @@
 """The sweep's table: for every point, mean ± std over its seeds of the headline numbers
-of each run's metrics.json (and training time from history.csv). Written as
+that the registered metrics declare (metrics/columns.py), read from each run's
+metrics.json, and the training time from history.csv. Written as
 summary.json (for reports) and summary.csv (for spreadsheets); read only from run
 directories, so it can be rebuilt at any time."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vaelab import rundir
+from vaelab.metrics.shown import MISSING, format_value, with_training_time
 from vaelab.sweep import state
 
 
-@dataclass(frozen=True)
-class Column:
-    key: str  # dotted path into metrics.json, or "train.*" for history-derived values
-    label: str
-    estimator_key: str | None  # dotted path of the estimator text, for table headers
-    better: str  # "higher" or "lower" or "" (neither)
-
-
-COLUMNS = [
-    Column("test.elbo", "test ELBO (nats)", "test.estimator", "higher"),
-    Column("test.recon", "test recon (nats)", "test.estimator", "lower"),
-    Column("test.kl", "test KL (nats)", "test.estimator", ""),
-    Column("test.iw_nll.nll", "IS-NLL (nats)", "test.iw_nll.estimator", "lower"),
-    Column("test.collapse.active_units", "active units", "test.collapse.estimator", ""),
-    Column("test.collapse.mutual_information", "I(x;z) (nats)", "test.collapse.estimator",
-           "higher"),
-    Column("test.fid.fid_samples", "FID samples", "test.fid.estimator", "lower"),
-    Column("test.fid.fid_reconstructions", "FID recon", "test.fid.estimator", "lower"),
-    Column("test.probe.accuracy", "probe accuracy", "test.probe.estimator", "higher"),
-    Column("train.seconds", "train time (s)", None, "lower"),
-]
-
-
-def lookup(tree: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        if not isinstance(tree, dict) or part not in tree:
-            return None
-        tree = tree[part]
-    return tree
-
-
 def run_numbers(run_path: Path) -> tuple[dict[str, float], dict[str, str]]:
-    """(column key → value, column key → estimator text) for one finished run."""
+    """(column key → value, column key → estimator text) for one finished run, for every
+    headline number the registered metrics declare and the training time."""
+    from vaelab.metrics.columns import headline_columns
+
     metrics_path = run_path / rundir.METRICS_FILE
     metrics = rundir.read_json(metrics_path) if metrics_path.exists() else {}
-    history_path = run_path / rundir.HISTORY_FILE
-    if history_path.exists():
-        rows = rundir.read_history(history_path)
-        metrics = {**metrics, "train": {"seconds": sum(r.get("epoch_seconds", 0.0)
-                                                       for r in rows)}}
+    tree = with_training_time(metrics, rundir.read_history(run_path / rundir.HISTORY_FILE))
     values, estimators = {}, {}
-    for column in COLUMNS:
-        value = lookup(metrics, column.key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
+    for column in headline_columns("test", training_time=True):
+        value = column.value(tree)
+        if value is not None:  # missing stays missing: never averaged in as a number
             values[column.key] = float(value)
-            if column.estimator_key:
-                text = lookup(metrics, column.estimator_key)
-                if isinstance(text, str):
-                    estimators[column.key] = text
+            if column.estimator(tree):
+                estimators[column.key] = column.estimator(tree)
     return values, estimators
 
 
@@ -77,7 +44,7 @@ def mean_std(values: list[float]) -> dict[str, float | int | None]:
 def summarize(sweep_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     """Group the finished runs by point and aggregate; write summary.json/csv."""
     groups: dict[str, dict[str, Any]] = {}
-    estimators: dict[str, str] = {}
+    estimators: dict[str, list[str]] = {}  # column key → its distinct estimator texts
     for entry in manifest["points"]:
         group = groups.setdefault(entry["group"], {
             "group": entry["group"],
@@ -88,13 +55,20 @@ def summarize(sweep_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
             continue
         group["done"] += 1
         values, found = run_numbers(sweep_dir / entry["run"])
-        estimators.update(found)
+        for key, text in found.items():
+            if text not in estimators.setdefault(key, []):
+                estimators[key].append(text)
         for key, value in values.items():
             group["per_seed"].setdefault(key, []).append(value)
-    used = [c for c in COLUMNS if any(c.key in g["per_seed"] for g in groups.values())]
+    from vaelab.metrics.columns import headline_columns
+
+    used = [c for c in headline_columns("test", training_time=True)
+            if any(c.key in g["per_seed"] for g in groups.values())]
     summary = {
-        "metrics": [{"key": c.key, "label": c.label, "estimator": estimators.get(c.key, ""),
-                     "better": c.better} for c in used],
+        "metrics": [{"key": c.key, "label": c.label,
+                     "estimator": " | ".join(estimators.get(c.key, [])),
+                     "better": c.number.better, "short": c.number.header,
+                     "format": c.number.format} for c in used],
         "groups": [{"group": g["group"], "overrides": g["overrides"], "n": g["done"],
                     "runs": g["runs"],
                     "values": {key: mean_std(vals) for key, vals in g["per_seed"].items()}}
@@ -118,12 +92,15 @@ def csv_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def format_cell(stats: dict[str, Any] | None, key: str) -> str:
+def format_cell(stats: dict[str, Any] | None, metric: dict[str, Any]) -> str:
+    """'mean ± std' of one summary entry in the format its column declares (summary.json's
+    "format"; MISSING when the group has no value)."""
     if stats is None:
-        return "—"
-    digits = 0 if key.endswith("active_units") else (3 if key.endswith("accuracy") else
-                                                     1 if key == "train.seconds" else 2)
-    text = f"{stats['mean']:.{digits}f}"
+        return MISSING
+    spec = str(metric.get("format") or ".2f")
+    if spec == "d" and (stats["std"] or stats["mean"] != int(stats["mean"])):
+        spec = ".1f"  # a mean of counts over seeds (active units 2.5 ± 0.7)
+    text = format_value(stats["mean"], spec)
     if stats["std"] is not None:
-        text += f" ± {stats['std']:.{digits}f}"
+        text += f" ± {format_value(stats['std'], spec)}"
     return text
