@@ -126,3 +126,68 @@ def test_fuzzed_flat_overrides_raise_only_vaelab_errors(option, value):
         Config().replace(**{option: value})
     except VaelabError:
         pass
+
+
+OLD_STORED_CONFIG = {  # config.json of vaelab 0.1: every option of every component
+    "data": {"dataset": "mnist", "data_dir": None, "path": None, "test_path": None,
+             "binarize": "dynamic", "val_fraction": 0.1, "split_seed": 0, "subset": None},
+    "network": {"name": "mlp", "latent_dim": 20, "hidden": [400], "activation": "relu",
+                "init": "default", "gated": False, "channels": [32, 64]},
+    "likelihood": {"name": "bernoulli", "sigma": 0.7071067811865476,
+                   "learned_scale": "per-pixel", "sigma_min": 0.01, "sigma_max": 10.0,
+                   "perceptual_weight": 1.0, "pixel_loss": "none"},
+    "prior": {"name": "laplace", "mean": 0.0, "std": 1.0, "scale": 2.0, "components": 10},
+    "objective": {"name": "iwae", "beta": 1.0, "warmup": 0.0, "warmup_unit": "epochs",
+                  "anneal": "linear", "free_bits": 0.0, "iwae_k": 7},
+    "train": {"epochs": 10, "batch_size": 128, "lr": 0.001, "weight_decay": 0.0,
+              "grad_clip": None, "seed": 0, "device": "auto", "eval_batch_size": 2000,
+              "nan_policy": "stop"},
+}
+
+
+def test_a_stored_config_of_the_previous_version_still_loads():
+    config = Config.from_dict(OLD_STORED_CONFIG)
+    assert config.prior.to_dict() == {"name": "laplace", "mean": 0.0, "scale": 2.0}
+    assert config.objective.to_dict() == {"name": "iwae", "iwae_k": 7}
+    assert "channels" not in config.network.to_dict()
+    # Round trip of the new form; the sweep's "would this run change" test agrees.
+    assert Config.from_dict(config.to_dict()) == config
+    from vaelab.sweep.runner import _same_config
+
+    assert _same_config(OLD_STORED_CONFIG, config.to_dict())
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ({"objective": "iwae", "beta": 0.3}, "objective iwae does not read --beta"),
+    ({"objective": "ae", "warmup": 2}, "objective ae does not read --warmup"),
+    ({"objective": "iwae", "free_bits": 0.1}, "objective iwae does not read --free-bits"),
+    ({"prior_df": 3}, "prior normal does not read --prior-df"),
+    ({"sigma": 0.2}, "likelihood bernoulli does not read --sigma"),
+    ({"network": "conv", "gated": True}, "network conv does not read --gated"),
+])
+def test_an_option_the_component_does_not_read_is_refused(override, fragment):
+    with pytest.raises(VaelabError) as info:
+        Config().replace(**override)
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_switching_component_keeps_shared_options_and_refuses_orphans():
+    base = Config().replace(prior="laplace", prior_mean=1.5, prior_scale=2.0)
+    moved = base.replace(prior="student-t")
+    assert (moved.prior.mean, moved.prior.scale) == (1.5, 2.0)  # both read them
+    normal = Config().replace(prior_std=2.0)
+    with pytest.raises(VaelabError, match="prior laplace does not read --prior-std"):
+        normal.replace(prior="laplace")
+    # An option spelled out at its default states nothing and is accepted.
+    assert Config().replace(objective="iwae", beta=1.0).objective.to_dict() == {
+        "name": "iwae", "iwae_k": 5}
+
+
+def test_cli_flags_come_from_every_registered_component():
+    from vaelab.config import flat_options
+
+    options = flat_options()
+    assert options["prior-df"].owners == ("student-t",)
+    assert set(options["prior-scale"].owners) == {"laplace", "student-t"}
+    assert options["capacity-max"].owners == ("capacity",)
+    assert "student-t" in options["prior-df"].help

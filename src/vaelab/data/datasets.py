@@ -21,7 +21,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -40,8 +40,9 @@ from vaelab.data.locate import (
 from vaelab.errors import VaelabError
 from vaelab.options import NoOptions
 
-if TYPE_CHECKING:
-    from vaelab.config import DataConfig
+# ``cfg`` below is a config's [data] section (vaelab/config.py, which sits above the
+# data layer: data modules never import it).
+DataConfig = Any
 
 Split = Literal["train", "test"]
 SPLITS: tuple[str, ...] = ("train", "test")

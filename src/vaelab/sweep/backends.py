@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -19,7 +18,7 @@ from typing import Any
 
 from vaelab.errors import VaelabError
 from vaelab.registry import Registry
-from vaelab.sweep.worker import run_point
+from vaelab.sweep.worker import cpu_count, run_point
 
 Callback = Callable[[dict[str, Any]], None]
 
@@ -32,13 +31,6 @@ class BackendOptions:
 
 Backend = Callable[[list[dict[str, Any]], BackendOptions, Callback], None]
 BACKENDS: Registry[Backend] = Registry("sweep backend")
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 @BACKENDS.register("local")

@@ -28,8 +28,7 @@ from typing import Any
 
 from vaelab.errors import VaelabError
 from vaelab.sweep import state
-from vaelab.sweep.backends import cpu_count
-from vaelab.sweep.worker import run_point, skip_or_claim
+from vaelab.sweep.worker import cpu_count, run_point, skip_or_claim
 
 FORWARDED_ENV = ("VAELAB_DATA", "VAELAB_CACHE", "VAELAB_MIRROR")
 

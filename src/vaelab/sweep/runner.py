@@ -78,12 +78,26 @@ def _merge(existing: dict[str, Any], entries: list[dict[str, Any]], out: Path
     stored = {e["name"]: e for e in existing["points"]}
     for entry in entries:
         old = stored.get(entry["name"])
-        if old is not None and old.get("config") != entry["config"]:
+        if old is not None and not _same_config(old.get("config"), entry["config"]):
             raise VaelabError(f"sweep {out}: run {entry['name']} already exists with another "
                               "config (the base or a swept value changed); use a new --out, "
                               "or --force to start the sweep over")
     new = [e for e in entries if e["name"] not in stored]
     return [*existing["points"], *new]
+
+
+def _same_config(stored: Any, new: dict[str, Any]) -> bool:
+    """Whether a stored run config is ``new``, read as the current version reads it (a
+    sweep of an older version stored every option of every component; those at their
+    defaults said nothing and are dropped)."""
+    from vaelab.config import Config
+
+    if not isinstance(stored, dict):
+        return False
+    try:
+        return Config.from_dict(stored, where="stored sweep run").to_dict() == new
+    except VaelabError:
+        return False
 
 
 def run_sweep(spec: SweepSpec, out: str | Path, *, backend: str = "local",

@@ -4,6 +4,7 @@ dicts so that it can cross process and Ray boundaries."""
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from pathlib import Path
@@ -13,6 +14,14 @@ from vaelab import rundir
 from vaelab.errors import VaelabError
 from vaelab.resume import RESUME_FILE
 from vaelab.sweep import state
+
+
+def cpu_count() -> int:
+    """The cores this process may run on (its affinity), not the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def make_task(sweep_dir: Path, run_name: str, config: dict, spec_dict: dict,
