@@ -213,7 +213,7 @@ def _section_fields(spec: SectionSpec) -> list[FieldSpec]:
     for name, known in union.items():
         text = " ".join(helps[name])
         specs.append(dataclasses.replace(
-            known, help=f"{text} ({spec.key} {', '.join(known.owners)})"))
+            known, help=f"{text} [{spec.key}: {', '.join(known.owners)}]"))
     return specs
 
 

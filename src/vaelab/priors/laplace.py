@@ -19,7 +19,8 @@ class Laplace(Prior):
     @dataclass
     class Options:
         mean: float = option(0.0, "Location of the prior in every dimension.")
-        scale: float = option(1.0, "Scale b of the prior.", low=0.0, low_open=True)
+        scale: float = option(1.0, "Scale of the prior in every dimension.", low=0.0,
+                              low_open=True)
 
     examples = [{}, {"mean": -0.5, "scale": 2.0}]
 

@@ -34,7 +34,8 @@ class StudentT(Prior):
         df: float = option(5.0, "Degrees of freedom ν of the Student-t prior (1 = Cauchy; "
                            "large ν approaches the normal).", low=0.0, low_open=True)
         mean: float = option(0.0, "Location of the prior in every dimension.")
-        scale: float = option(1.0, "Scale s of the prior.", low=0.0, low_open=True)
+        scale: float = option(1.0, "Scale of the prior in every dimension.", low=0.0,
+                              low_open=True)
 
     examples = [{}, {"df": 12.0, "mean": 0.5, "scale": 2.0}]
 
