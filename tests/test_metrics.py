@@ -1,6 +1,7 @@
 """Metrics: each pure core against synthetic data with a known answer, then each gatherer
 on a tiny VAE trained on scikit-learn's digits."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -10,7 +11,9 @@ from torch import nn
 
 import vaelab
 from vaelab.errors import VaelabError
+from vaelab.evaluate import elbo_metrics
 from vaelab.metrics import collapse, elbo, fid, iw_nll, probe
+from vaelab.metrics.base import binarization_note, scored_split
 from vaelab.posterior import DiagonalGaussian
 from vaelab.priors.normal import Normal
 
@@ -356,6 +359,37 @@ def test_per_class_elbo_averages_back_to_the_overall_elbo(tiny):
     mean = sum(row["elbo"] * row["images"] for row in per_class.values()) / total
     assert mean == pytest.approx(stats["elbo"], rel=1e-6)
     assert stats["elbo"] == pytest.approx(tiny.metrics["test"]["elbo"])  # what train wrote
+
+
+def test_every_metric_scores_the_same_fixed_draw_whatever_its_seed(tiny):
+    """Under dynamic binarisation, `vaelab eval --metrics elbo,iw-nll --seed 1` scores
+    both on one fixed draw of the test images: the seed moves only the Monte Carlo noise."""
+    data = dataclasses.replace(tiny.data, binarize="dynamic")  # grey splits, drawn for scoring
+    seen: dict[str, list[torch.Tensor]] = {}
+    model = tiny.model
+    real_posterior = model.posterior
+
+    def recording(name):
+        def posterior(x):
+            seen.setdefault(name, []).append(x.clone())
+            return real_posterior(x)
+        return posterior
+
+    scored = scored_split(data, "test").x
+    try:
+        for name, gather in [("elbo-1", lambda: elbo.gather(model, data, seed=1)),
+                             ("elbo-2", lambda: elbo.gather(model, data, seed=2)),
+                             ("iw-nll-1", lambda: iw_nll.gather(model, data, k=2, seed=1)),
+                             ("collapse-1", lambda: collapse.gather(model, data, seed=1))]:
+            model.posterior = recording(name)
+            stats = gather()
+            assert stats["binarization"] == binarization_note(data), name
+            assert torch.equal(torch.cat(seen[name])[:len(scored)], scored), name
+        train_numbers = elbo_metrics(model, data, "test", batch_size=2000)
+        assert train_numbers["binarization"] == binarization_note(data)
+    finally:
+        model.posterior = real_posterior
+    assert elbo.gather(model, data, seed=1)["elbo"] != elbo.gather(model, data, seed=2)["elbo"]
 
 
 # -- slow: the real domain classifiers -------------------------------------------------

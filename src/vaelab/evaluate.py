@@ -2,8 +2,9 @@
 
 Numbers are nats per image, averaged over the split, with one posterior sample per
 image drawn from a seeded generator (so they are reproducible), and always with β = 1
-(DESIGN rule 3). With dynamic binarisation the split is binarised once with a fixed seed
-(PreparedData.eval_split) so that epochs and runs are scored on the same binary images.
+(DESIGN rule 3). With dynamic binarisation the split is the one fixed draw of the
+binarisation stream (PreparedData.eval_split), whatever the seed of the posterior samples,
+so that epochs, runs and metrics are scored on the same binary images.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 import torch
 
 from vaelab.data import PreparedData, TensorSplit
+from vaelab.data.prepare import binarization_note
 from vaelab.model import VAE
 from vaelab.objectives import Objective, evaluation_objective
 
@@ -42,20 +44,17 @@ def evaluate_split(model: VAE, objective: Objective, split: TensorSplit, batch_s
 def elbo_metrics(model: VAE, data: PreparedData, split_name: str, *, batch_size: int,
                  seed: int = EVAL_SEED) -> dict:
     """The numbers of metrics.json for one split, each stating estimator, split and
-    binarisation so that they can be compared honestly. The binarisation draw and the
-    posterior samples use fixed seeds, so runs trained with different seeds are scored on
-    the same binary images."""
-    scored = data.eval_split(split_name, seed=seed)
+    binarisation so that they can be compared honestly. ``seed`` seeds the posterior
+    samples only: the binary images are the fixed draw (PreparedData.eval_split)."""
+    scored = data.eval_split(split_name)
     if scored is None or len(scored) == 0:
         return {}
     objective = evaluation_objective(model.config.objective)
     stats = evaluate_split(model, objective, scored, batch_size, seed=seed, step=0)
-    binarization = (f"dynamic (scored on one fixed draw, seed {seed})"
-                    if data.binarize == "dynamic" else data.binarize)
     return {
         "split": split_name,
         "images": len(scored),
-        "binarization": binarization,
+        "binarization": binarization_note(data.binarize),
         "estimator": (f"single-sample ELBO (β = 1, 1 posterior sample per image, seed {seed})"
                       if objective.is_variational else "autoencoder reconstruction error at "
                       "the posterior mean (no KL: not an ELBO)"),

@@ -93,7 +93,7 @@ def train_model(model: VAE, objective: Objective, data: PreparedData, config: Co
         # recomputed, identically, from the restored state.
         history = rundir.read_history(run_path / rundir.HISTORY_FILE)[:state.epoch]
     dynamic = data.binarize == "dynamic"
-    val = data.eval_split("val", seed=EVAL_SEED)
+    val = data.eval_split("val")
     # The non-finite flag is read every step on CPU (free) but only at progress updates
     # on CUDA, where reading a value forces a device synchronisation.
     check_every = 1 if device.type == "cpu" else 25

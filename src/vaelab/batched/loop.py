@@ -62,7 +62,7 @@ def train_stacked(models: list[VAE], objectives: list[Objective], data: Prepared
     states = [TrainState() for _ in models]
     histories: list[list[dict[str, float]]] = [[] for _ in models]
     dynamic = data.binarize == "dynamic"
-    val = data.eval_split("val", seed=EVAL_SEED)
+    val = data.eval_split("val")
     check_every = 1 if device.type == "cpu" else 25  # a read forces a CUDA sync
 
     params = list(stacked.parameters())

@@ -11,7 +11,7 @@ import torch
 
 from vaelab.data import PreparedData
 from vaelab.evaluate import elbo_metrics
-from vaelab.metrics.base import register, require_labels
+from vaelab.metrics.base import register, require_labels, scored_split
 from vaelab.model import VAE
 from vaelab.objectives import evaluation_objective
 
@@ -53,12 +53,8 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
     was_training = model.training
     model.eval()
     try:
+        scored = scored_split(data, split)  # the one-line error for a missing split
         stats = elbo_metrics(model, data, split, batch_size=batch_size, seed=seed)
-        if not stats:
-            from vaelab.metrics.base import scored_split
-
-            scored_split(data, split)  # raises the one-line error for a missing split
-        scored = data.eval_split(split, seed=seed)
         if per_class or (per_class is None and scored.y is not None):
             labels = require_labels(scored, "elbo (per class)")
             values = _per_image(model, scored.x, batch_size, seed)
