@@ -251,6 +251,20 @@ def test_curves_use_whole_epoch_ticks(runs):
         assert ticks and all(float(t).is_integer() for t in ticks)
 
 
+def test_curves_of_an_autoencoder_plot_no_elbo(runs, tmp_path):
+    """An autoencoder has no ELBO (nor KL): its curves are its loss and reconstruction
+    error, also next to a VAE, and also for runs whose history still has the columns."""
+    ae = train_tiny(tmp_path / "ae", latent_dim=2, objective="ae")
+    for row in ae.history:  # what runs written before the fix hold
+        row.update(train_kl=0.0, train_elbo=-row["train_recon"])
+    titles = [ax.get_title() for ax in FIGURES.get("curves")(ae).axes]
+    assert titles and not any("ELBO" in t or "KL" in t for t in titles)
+    assert any("reconstruction" in t for t in titles)
+    both = COMPARE.get("curves")([ae, runs[2]])
+    elbo_axes = [ax for ax in both.axes if "ELBO" in ax.get_title()]
+    assert len(elbo_axes) == 1 and len(elbo_axes[0].lines) == 2  # the VAE's train and val
+
+
 def test_compare_across_latent_sizes(runs):
     fig = COMPARE.get("tableau")([runs[2], runs[4]], n=3)
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]

@@ -43,12 +43,14 @@ def print_metrics(run_path: Path, metrics: dict[str, Any], console: Console | No
         table.add_column(column, justify="left" if column == "split" else "right")
     notes = []
     for key, stats in sections.items():
-        if "elbo" not in stats:
+        if "recon" not in stats:  # an autoencoder's section has recon only
             continue
-        table.add_row(key, f"{stats['images']:,}", f"{stats['elbo']:.2f}",
-                      f"{stats['recon']:.2f}", f"{stats['kl']:.2f}",
-                      f"{stats['bits_per_dim']:.4f}")
+        table.add_row(key, f"{stats['images']:,}", _fmt(stats.get("elbo")),
+                      _fmt(stats["recon"]), _fmt(stats.get("kl")),
+                      _fmt(stats.get("bits_per_dim"), ".4f"))
         note = f"{key}: {stats['estimator']}; binarization {stats['binarization']}"
+        if stats.get("bits_per_dim_units"):
+            note += f"; bits/dim: {stats['bits_per_dim_units']}"
         if not stats.get("likelihood_is_density", True):
             note += "; the likelihood is a loss, not a density: ELBO is not a bound"
         notes.append(note)
@@ -79,11 +81,13 @@ def _print_iw_nll(console: Console, key: str, stats: dict, elbo: float | None) -
     for column in ("images", "k", "NLL", "± s.e.", "bits/dim", "−ELBO_k", "−ELBO", "seconds"):
         table.add_column(column, justify="right")
     table.add_row(f"{stats['images']:,}", f"{stats['k']:,}", f"{stats['nll']:.2f}",
-                  _fmt(stats.get("nll_stderr")), f"{stats['bits_per_dim']:.4f}",
+                  _fmt(stats.get("nll_stderr")), _fmt(stats.get("bits_per_dim"), ".4f"),
                   f"{-stats['elbo_k']:.2f}", _fmt(None if elbo is None else -elbo),
                   f"{stats['seconds']:.1f}")
     extra = ["nats per image, lower is better; s.e. over images; −ELBO_k: mean −log weight of "
              "the same draws, −ELBO: the single-sample test ELBO"]
+    if stats.get("bits_per_dim_units"):
+        extra.append(f"bits/dim: {stats['bits_per_dim_units']}")
     if stats.get("note"):
         extra.append(stats["note"])
     table.caption = _caption(stats, *extra)

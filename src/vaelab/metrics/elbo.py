@@ -32,7 +32,8 @@ def _per_class(values: dict[str, torch.Tensor], labels: torch.Tensor,
 @torch.no_grad()
 def _per_image(model: VAE, x: torch.Tensor, batch_size: int, seed: int
                ) -> dict[str, torch.Tensor]:
-    """Per-image recon, KL and ELBO [N], with evaluate_split's generator and batches."""
+    """Per-image recon, KL and ELBO [N] (only recon for an autoencoder, which has no KL
+    and no ELBO), with evaluate_split's generator and batches."""
     generator = torch.Generator(device=x.device).manual_seed(seed)
     objective = evaluation_objective(model.config.objective)
     recon, kl = [], []
@@ -41,6 +42,8 @@ def _per_image(model: VAE, x: torch.Tensor, batch_size: int, seed: int
         recon.append(out.recon)
         kl.append(out.kl)
     r, k = torch.cat(recon), torch.cat(kl)
+    if not objective.is_variational:
+        return {"recon": r}
     return {"elbo": -(r + k), "recon": r, "kl": k}
 
 

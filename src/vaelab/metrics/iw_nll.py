@@ -21,6 +21,7 @@ from collections.abc import Callable
 import torch
 
 from vaelab.data import PreparedData
+from vaelab.evaluate import bits_per_dim
 from vaelab.metrics.base import check_positive, progress_bar, provenance, register, scored_split
 from vaelab.model import VAE
 from vaelab.posterior import DiagonalGaussian
@@ -122,6 +123,7 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
     nll = -log_px
     n = nll.shape[0]
     stderr = float(nll.std()) / math.sqrt(n) if n > 1 else float("nan")
+    bits, bits_units = bits_per_dim(float(nll.mean()), model.likelihood, data)
     out = {
         **provenance(data, scored, seed),
         "estimator": (f"importance sampling, k = {k} samples from q(z|x) per image "
@@ -130,7 +132,8 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
         "units": "nats per image",
         "nll": float(nll.mean()),
         "nll_stderr": stderr,  # over images, not over the Monte Carlo draw
-        "bits_per_dim": float(nll.mean()) / (data.dim * math.log(2)),
+        "bits_per_dim": bits,
+        "bits_per_dim_units": bits_units,
         "elbo_k": float(elbo_k.mean()),  # mean log weight: the MC ELBO from the same draws
         "seconds": seconds,
         "samples_per_second": n * k / seconds if seconds > 0 else None,
