@@ -28,7 +28,7 @@ from vaelab.figures import (
     write_figures,
 )
 from vaelab.figures.interpolation import lerp, slerp
-from vaelab.figures.kl import dimension_usage
+from vaelab.figures.kl import DimensionUsage, dimension_usage, usage_summary
 from vaelab.figures.markov import ChainWarning, run_chain, strip_steps
 
 TINY = dict(dataset="digits", hidden="16", epochs=1, batch_size=64)
@@ -214,6 +214,30 @@ def test_kl_ordering_falls_back_to_posterior_mean_variance(runs, monkeypatch):
     assert not usage.is_kl and np.allclose(usage.values, usage.mean_variance)
     text = title(FIGURES.get("traversal")(runs[4], dims=2, steps=3))
     assert "variance of the posterior means" in text
+
+
+def test_kl_figure_counts_active_units_as_vaelab_eval_does(runs):
+    """One definition of an active unit (Burda et al. 2015: Cov_x(E_q[z_u]) > 0.01) in
+    `vaelab eval` and `vaelab plot kl-per-dim`; dimensions numbered from 0 in both."""
+    from vaelab.metrics import collapse
+
+    for run in runs.values():
+        stats = collapse.gather(run.model, run.data)
+        fig = FIGURES.get("kl-per-dim")(run)
+        bars = fig.axes[0]
+        assert f"{stats['active_units']} of {stats['latent_dim']} active units" in \
+            bars.get_title()
+        blue = [round(p.get_x() + p.get_width() / 2) for p in bars.patches
+                if p.get_facecolor()[:3] == matplotlib.colors.to_rgb("tab:blue")]
+        assert blue == stats["active_dims"]  # the same dimensions, numbered from 0
+    # Many dimensions may carry KL while few means move: those are not "active".
+    usage = DimensionUsage(values=np.full(4, 0.5), is_kl=True, label="KL", estimator="",
+                           mean_variance=np.array([0.2, 0.0, 0.001, 0.0]))
+    text = usage_summary(usage, 0.01, "run")
+    assert "1 of 4 active units" in text and "4 of 4 carry KL" in text
+    traversal = FIGURES.get("traversal")(runs[4], dims=4, steps=3)
+    labels = {t.get_text().split()[0] for t in traversal.axes[0].get_yticklabels()}
+    assert labels == {"z0", "z1", "z2", "z3"}
 
 
 def test_interpolation_paths():

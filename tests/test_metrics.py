@@ -150,7 +150,7 @@ def test_active_units_count_dimensions_whose_mean_moves():
     g = torch.Generator().manual_seed(0)
     means = torch.randn(500, 20, generator=g)
     means[:, 5:] = 0.3 + 0.001 * means[:, 5:]  # dims 5+ ignore the input
-    count, variances = collapse._active_units(means)
+    count, variances = collapse.active_units(means)
     assert count == 5 and variances.shape == (20,)
     assert (variances[:5] > 0.5).all() and (variances[5:] < 1e-5).all()
 

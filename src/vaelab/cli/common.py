@@ -106,9 +106,11 @@ def _print_per_class(console: Console, key: str, per_class: dict) -> None:
 
 
 def _print_collapse(console: Console, key: str, stats: dict) -> None:
+    from vaelab.metrics.collapse import latent_name  # torch: only when there is a table
+
     per_dim = stats.get("kl_per_dim")
     table = Table(title=f"posterior collapse ({key}): {stats['active_units']} of "
-                        f"{stats['latent_dim']} dimensions active, I(x;z) = "
+                        f"{stats['latent_dim']} dimensions active (active units), I(x;z) = "
                         f"{stats['mutual_information']:.2f} nats (max "
                         f"{stats['mutual_information_max']:.2f}), KL = "
                         f"{stats['kl_total']:.2f} nats")
@@ -116,7 +118,7 @@ def _print_collapse(console: Console, key: str, stats: dict) -> None:
         table.add_column(column, justify="right")
     for j in range(stats["latent_dim"]):
         active = stats["mean_variance"][j] > stats["active_threshold"]
-        table.add_row(str(j), "[green]yes[/]" if active else "[dim]no[/]",
+        table.add_row(latent_name(j), "[green]yes[/]" if active else "[dim]no[/]",
                       _fmt(None if per_dim is None else per_dim[j], ".3f"),
                       _fmt(stats["mean_variance"][j], ".4f"),
                       _fmt(stats["mean_mean"][j], ".3f"), _fmt(stats["logvar_mean"][j], ".3f"))
