@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vaelab import rundir
-from vaelab.sweep import state
+from vaelab.sweep import layout, state
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,8 @@ def summarize(sweep_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
                     "values": {key: mean_std(vals) for key, vals in g["per_seed"].items()}}
                    for g in groups.values()],
     }
-    rundir.write_json(sweep_dir / state.SUMMARY_JSON, summary)
-    rundir.write_csv(sweep_dir / state.SUMMARY_CSV, csv_rows(summary))
+    rundir.write_json(sweep_dir / layout.SUMMARY_JSON, summary)
+    rundir.write_csv(sweep_dir / layout.SUMMARY_CSV, csv_rows(summary))
     return summary
 
 

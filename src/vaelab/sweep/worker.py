@@ -12,7 +12,7 @@ from typing import Any
 from vaelab import rundir
 from vaelab.errors import VaelabError
 from vaelab.resume import RESUME_FILE
-from vaelab.sweep import state
+from vaelab.sweep import layout, state
 
 
 def make_task(sweep_dir: Path, run_name: str, config: dict, spec_dict: dict,
@@ -39,7 +39,7 @@ def run_point(task: dict[str, Any], *, claim: bool = True) -> dict[str, Any]:
         return {"run": name, "status": "skipped"}
     started = time.perf_counter()
     try:
-        train_and_evaluate(task, sweep_dir / state.RUNS_DIR / name)
+        train_and_evaluate(task, sweep_dir / layout.RUNS_DIR / name)
         result = {"run": name, "status": "done",
                   "seconds": round(time.perf_counter() - started, 2)}
     except VaelabError as err:
