@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 from pathlib import Path
 
@@ -53,7 +54,8 @@ def test_registry() -> None:
         assert cls.name == name and cls.description
     with pytest.raises(VaelabError, match="unknown dataset 'mnsit' \\(did you mean 'mnist'"):
         load_images(DataConfig(dataset="mnsit"), "train")
-    assert set(BINARIZE_MODES) == {"none", "dynamic", "static"}
+    # "static" stays as the old name of "threshold" (config files, stored runs).
+    assert set(BINARIZE_MODES) == {"none", "dynamic", "fixed", "threshold", "static"}
 
 
 def test_digits() -> None:
@@ -117,13 +119,58 @@ def test_subset(numbered_npz: Path) -> None:
         prepare_data(npz_cfg(numbered_npz, subset=406))
 
 
-def test_static_binarization(numbered_npz: Path) -> None:
+@pytest.mark.parametrize("mode", ["threshold", "static"])
+def test_threshold_binarization(numbered_npz: Path, mode: str) -> None:
     grey = prepare_data(npz_cfg(numbered_npz))
-    static = prepare_data(npz_cfg(numbered_npz, binarize="static"))
+    static = prepare_data(npz_cfg(numbered_npz, binarize=mode))
     for grey_split, binary_split in [(grey.train, static.train), (grey.test, static.test)]:
         assert set(binary_split.x.unique().tolist()) == {0.0, 1.0}
         assert torch.equal(binary_split.x, (grey_split.x > 0.5).float())
     assert static.eval_split("test") is static.test
+    assert static.binarize == "threshold"  # "static" is the old name of the same mode
+
+
+def test_fixed_binarization_mode_is_one_draw_for_all_epochs_and_splits(
+        numbered_npz: Path) -> None:
+    """--binarize fixed: Larochelle & Murray's statically binarised data, one seeded
+    Bernoulli draw per split made at preparation; val/test are the very images that
+    dynamic binarisation is scored on."""
+    grey = prepare_data(npz_cfg(numbered_npz))
+    fixed = prepare_data(npz_cfg(numbered_npz, binarize="fixed"))
+    dynamic = prepare_data(npz_cfg(numbered_npz, binarize="dynamic"))
+    for name in ("train", "val", "test"):
+        split = getattr(fixed, name)
+        assert set(split.x.unique().tolist()) == {0.0, 1.0}
+        assert torch.equal(split.x, fixed_binarization(getattr(grey, name)).x)
+        assert fixed.eval_split(name) is split  # already binary: scored as trained
+    for name in ("val", "test"):
+        assert torch.equal(fixed.eval_split(name).x, dynamic.eval_split(name).x)
+    again = prepare_data(npz_cfg(numbered_npz, binarize="fixed"))
+    assert torch.equal(again.train.x, fixed.train.x)  # seeded: the same draw every time
+    assert abs(fixed.train.x.mean().item() - grey.train.x.mean().item()) < 0.01
+    assert not torch.equal(fixed.train.x, (grey.train.x > 0.5).float())  # not a threshold
+    assert fixed.describe()["binarize"] == "fixed"
+
+
+def test_binarize_modes_say_what_they_are_comparable_with() -> None:
+    assert "IWAE" in BINARIZE_MODES["dynamic"]
+    assert "Larochelle & Murray" in BINARIZE_MODES["fixed"]
+    assert "0.5" in BINARIZE_MODES["threshold"] and "neither" in BINARIZE_MODES["threshold"]
+    assert "threshold" in BINARIZE_MODES["static"]
+
+
+def test_fixed_draw_shares_no_numbers_with_any_monte_carlo_seed(numbered_npz: Path) -> None:
+    """The fixed draw has a random stream of its own: no torch seed (the metrics' and
+    posterior samples' generators) reproduces it. Torch's CPU generator keeps only the low
+    32 bits of a seed, so 2**32 is seed 0 again."""
+    data = prepare_data(npz_cfg(numbered_npz, binarize="dynamic"))
+    fixed = fixed_binarization(data.test).x
+    for seed in (0, 1, 2, 2**32):
+        uniform = torch.rand(data.test.x.shape, generator=torch.Generator().manual_seed(seed))
+        assert not torch.equal(fixed, (uniform < data.test.x).float()), seed
+    # Each split draws from a stream of its own, too.
+    renamed = fixed_binarization(dataclasses.replace(data.test, name="val")).x
+    assert not torch.equal(renamed, fixed)
 
 
 def test_dynamic_binarization(numbered_npz: Path) -> None:
@@ -136,11 +183,11 @@ def test_dynamic_binarization(numbered_npz: Path) -> None:
     assert torch.equal(draw, binarize_batch(x, torch.Generator().manual_seed(0)))
     assert not torch.equal(draw, binarize_batch(x, torch.Generator().manual_seed(1)))
 
-    fixed = fixed_binarization(data.test, seed=7)
-    assert torch.equal(fixed.x, fixed_binarization(data.test, seed=7).x)
-    assert not torch.equal(fixed.x, fixed_binarization(data.test, seed=8).x)
+    fixed = fixed_binarization(data.test, entropy=7)
+    assert torch.equal(fixed.x, fixed_binarization(data.test, entropy=7).x)
+    assert not torch.equal(fixed.x, fixed_binarization(data.test, entropy=8).x)
     assert set(fixed.x.unique().tolist()) == {0.0, 1.0} and fixed.y is data.test.y
-    assert torch.equal(data.eval_split("test", seed=7).x, fixed.x)
+    assert torch.equal(data.eval_split("test").x, fixed_binarization(data.test).x)
     assert data.describe()["binarize"] == "dynamic"
 
 
@@ -149,7 +196,8 @@ def test_fixed_binarization_is_device_independent(numbered_npz: Path) -> None:
     cpu = prepare_data(npz_cfg(numbered_npz, binarize="dynamic"), "cpu")
     gpu = prepare_data(npz_cfg(numbered_npz, binarize="dynamic"), "cuda")
     assert gpu.train.x.is_cuda and gpu.train.y is not None and gpu.train.y.is_cuda
-    assert torch.equal(fixed_binarization(gpu.test, 3).x.cpu(), fixed_binarization(cpu.test, 3).x)
+    assert torch.equal(fixed_binarization(gpu.test, entropy=3).x.cpu(),
+                       fixed_binarization(cpu.test, entropy=3).x)
     generator = torch.Generator(device="cuda").manual_seed(0)
     assert binarize_batch(gpu.train.x, generator).is_cuda
 

@@ -28,7 +28,7 @@ from vaelab.figures import (
     write_figures,
 )
 from vaelab.figures.interpolation import lerp, slerp
-from vaelab.figures.kl import dimension_usage
+from vaelab.figures.kl import DimensionUsage, dimension_usage, usage_summary
 from vaelab.figures.markov import ChainWarning, run_chain, strip_steps
 
 TINY = dict(dataset="digits", hidden="16", epochs=1, batch_size=64)
@@ -216,6 +216,30 @@ def test_kl_ordering_falls_back_to_posterior_mean_variance(runs, monkeypatch):
     assert "variance of the posterior means" in text
 
 
+def test_kl_figure_counts_active_units_as_vaelab_eval_does(runs):
+    """One definition of an active unit (Burda et al. 2015: Cov_x(E_q[z_u]) > 0.01) in
+    `vaelab eval` and `vaelab plot kl-per-dim`; dimensions numbered from 0 in both."""
+    from vaelab.metrics import collapse
+
+    for run in runs.values():
+        stats = collapse.gather(run.model, run.data)
+        fig = FIGURES.get("kl-per-dim")(run)
+        bars = fig.axes[0]
+        assert f"{stats['active_units']} of {stats['latent_dim']} active units" in \
+            bars.get_title()
+        blue = [round(p.get_x() + p.get_width() / 2) for p in bars.patches
+                if p.get_facecolor()[:3] == matplotlib.colors.to_rgb("tab:blue")]
+        assert blue == stats["active_dims"]  # the same dimensions, numbered from 0
+    # Many dimensions may carry KL while few means move: those are not "active".
+    usage = DimensionUsage(values=np.full(4, 0.5), is_kl=True, label="KL", estimator="",
+                           mean_variance=np.array([0.2, 0.0, 0.001, 0.0]))
+    text = usage_summary(usage, 0.01, "run")
+    assert "1 of 4 active units" in text and "4 of 4 carry KL" in text
+    traversal = FIGURES.get("traversal")(runs[4], dims=4, steps=3)
+    labels = {t.get_text().split()[0] for t in traversal.axes[0].get_yticklabels()}
+    assert labels == {"z0", "z1", "z2", "z3"}
+
+
 def test_interpolation_paths():
     z0, z1 = torch.tensor([3.0, 0.0]), torch.tensor([0.0, 3.0])
     t = torch.linspace(0, 1, 5)
@@ -249,6 +273,20 @@ def test_curves_use_whole_epoch_ticks(runs):
         low, high = ax.get_xlim()
         ticks = [t for t in ax.get_xticks() if low <= t <= high]
         assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+def test_curves_of_an_autoencoder_plot_no_elbo(runs, tmp_path):
+    """An autoencoder has no ELBO (nor KL): its curves are its loss and reconstruction
+    error, also next to a VAE, and also for runs whose history still has the columns."""
+    ae = train_tiny(tmp_path / "ae", latent_dim=2, objective="ae")
+    for row in ae.history:  # what runs written before the fix hold
+        row.update(train_kl=0.0, train_elbo=-row["train_recon"])
+    titles = [ax.get_title() for ax in FIGURES.get("curves")(ae).axes]
+    assert titles and not any("ELBO" in t or "KL" in t for t in titles)
+    assert any("reconstruction" in t for t in titles)
+    both = COMPARE.get("curves")([ae, runs[2]])
+    elbo_axes = [ax for ax in both.axes if "ELBO" in ax.get_title()]
+    assert len(elbo_axes) == 1 and len(elbo_axes[0].lines) == 2  # the VAE's train and val
 
 
 def test_compare_across_latent_sizes(runs):

@@ -1,7 +1,9 @@
 """Metrics: each pure core against synthetic data with a known answer, then each gatherer
 on a tiny VAE trained on scikit-learn's digits."""
 
+import dataclasses
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,7 +12,9 @@ from torch import nn
 
 import vaelab
 from vaelab.errors import VaelabError
+from vaelab.evaluate import bits_per_dim, elbo_metrics
 from vaelab.metrics import collapse, elbo, fid, iw_nll, probe
+from vaelab.metrics.base import binarization_note, scored_split
 from vaelab.posterior import DiagonalGaussian
 from vaelab.priors.normal import Normal
 
@@ -146,7 +150,7 @@ def test_active_units_count_dimensions_whose_mean_moves():
     g = torch.Generator().manual_seed(0)
     means = torch.randn(500, 20, generator=g)
     means[:, 5:] = 0.3 + 0.001 * means[:, 5:]  # dims 5+ ignore the input
-    count, variances = collapse._active_units(means)
+    count, variances = collapse.active_units(means)
     assert count == 5 and variances.shape == (20,)
     assert (variances[:5] > 0.5).all() and (variances[5:] < 1e-5).all()
 
@@ -356,6 +360,98 @@ def test_per_class_elbo_averages_back_to_the_overall_elbo(tiny):
     mean = sum(row["elbo"] * row["images"] for row in per_class.values()) / total
     assert mean == pytest.approx(stats["elbo"], rel=1e-6)
     assert stats["elbo"] == pytest.approx(tiny.metrics["test"]["elbo"])  # what train wrote
+
+
+def test_every_metric_scores_the_same_fixed_draw_whatever_its_seed(tiny):
+    """Under dynamic binarisation, `vaelab eval --metrics elbo,iw-nll --seed 1` scores
+    both on one fixed draw of the test images: the seed moves only the Monte Carlo noise."""
+    data = dataclasses.replace(tiny.data, binarize="dynamic")  # grey splits, drawn for scoring
+    seen: dict[str, list[torch.Tensor]] = {}
+    model = tiny.model
+    real_posterior = model.posterior
+
+    def recording(name):
+        def posterior(x):
+            seen.setdefault(name, []).append(x.clone())
+            return real_posterior(x)
+        return posterior
+
+    scored = scored_split(data, "test").x
+    try:
+        for name, gather in [("elbo-1", lambda: elbo.gather(model, data, seed=1)),
+                             ("elbo-2", lambda: elbo.gather(model, data, seed=2)),
+                             ("iw-nll-1", lambda: iw_nll.gather(model, data, k=2, seed=1)),
+                             ("collapse-1", lambda: collapse.gather(model, data, seed=1))]:
+            model.posterior = recording(name)
+            stats = gather()
+            assert stats["binarization"] == binarization_note(data), name
+            assert torch.equal(torch.cat(seen[name])[:len(scored)], scored), name
+        train_numbers = elbo_metrics(model, data, "test", batch_size=2000)
+        assert train_numbers["binarization"] == binarization_note(data)
+    finally:
+        model.posterior = real_posterior
+    assert elbo.gather(model, data, seed=1)["elbo"] != elbo.gather(model, data, seed=2)["elbo"]
+
+
+# -- bits/dim: which kind each number is ----------------------------------------------
+def _likelihood(support, is_density=True):
+    return SimpleNamespace(support=support, is_density=is_density)
+
+
+def _data(binarize, dim=64):
+    return SimpleNamespace(binarize=binarize, dim=dim)
+
+
+def test_bits_per_dim_of_a_density_on_8_bit_data_is_that_of_the_discrete_data():
+    """A density p on [0, 1] of 8-bit data x = k/255: x lies in its bin [k/256, (k+1)/256],
+    so P(k) ≈ p(x)/256^D and −log P(k) ≈ −log p(x) + D·ln 256 (Theis et al. 2016): 8 bits
+    per dimension more than the density's nats say."""
+    for support in ("unit-interval", "real"):
+        value, units = bits_per_dim(100.0, _likelihood(support), _data("none"))
+        assert value == pytest.approx((100.0 + 64 * math.log(256)) / (64 * math.log(2)))
+        assert value == pytest.approx(100.0 / (64 * math.log(2)) + 8)
+        assert "8-bit" in units and "D·ln 256" in units and "Theis" in units
+    # Binary data under a Bernoulli likelihood: a probability already, nats / (D ln 2).
+    for binarize in ("dynamic", "fixed", "threshold"):
+        value, units = bits_per_dim(100.0, _likelihood("binary"), _data(binarize))
+        assert value == pytest.approx(100.0 / (64 * math.log(2))) and "binary" in units
+    # No discrete counterpart: a density of binary data, a loss that is no density.
+    value, units = bits_per_dim(100.0, _likelihood("real"), _data("dynamic"))
+    assert value is None and "not comparable" in units
+    value, units = bits_per_dim(100.0, _likelihood("unit-interval", False), _data("none"))
+    assert value is None and "not a density" in units
+
+
+def test_metrics_label_their_bits_per_dim(tiny, monkeypatch):
+    plain = elbo.gather(tiny.model, tiny.data, per_class=False)
+    assert plain["bits_per_dim"] == pytest.approx(-plain["elbo"] / (64 * math.log(2)))
+    assert "Bernoulli" in plain["bits_per_dim_units"]  # on grey data: a loss, said so
+    monkeypatch.setattr(tiny.model.likelihood, "support", "unit-interval")
+    for stats, nll in [(elbo.gather(tiny.model, tiny.data, per_class=False), -plain["elbo"]),
+                       (iw_nll.gather(tiny.model, tiny.data, k=2), None)]:
+        nll = stats["nll"] if nll is None else nll
+        assert stats["bits_per_dim"] == pytest.approx(nll / (64 * math.log(2)) + 8)
+        assert "8-bit" in stats["bits_per_dim_units"]
+
+
+# -- the plain autoencoder has no ELBO ------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_ae(tmp_path_factory):
+    return vaelab.train(out=tmp_path_factory.mktemp("tiny-ae") / "run", progress=False,
+                        figures=False, dataset="digits", hidden="32", latent_dim=6, epochs=2,
+                        batch_size=64, objective="ae")
+
+
+def test_an_autoencoder_reports_its_reconstruction_error_and_no_elbo(tiny_ae):
+    test = tiny_ae.metrics["test"]
+    assert test["recon"] > 0 and "not an ELBO" in test["estimator"]
+    assert not {"elbo", "kl", "bits_per_dim"} & set(test)
+    for row in tiny_ae.history:
+        assert {"train_recon", "val_recon"} <= set(row)
+        assert not {"train_elbo", "val_elbo", "train_kl", "val_kl"} & set(row)
+    stats = elbo.gather(tiny_ae.model, tiny_ae.data)
+    assert stats["recon"] == pytest.approx(test["recon"]) and "elbo" not in stats
+    assert all(set(row) == {"images", "recon"} for row in stats["per_class"].values())
 
 
 # -- slow: the real domain classifiers -------------------------------------------------

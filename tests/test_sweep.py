@@ -297,3 +297,29 @@ def test_batched_backend_trains_a_beta_sweep_and_falls_back_for_the_rest(tmp_pat
         info = json.loads((tmp_path / "b" / "runs" / name / "config.json").read_text())
         assert (info.get("backend") == "batched") == name.startswith("beta")
         assert sweep_state.read_status(tmp_path / "b", name)["status"] == "done"
+
+
+def test_the_sweep_directory_layout_has_one_home():
+    """sweep/layout.py owns the sweep directory as rundir.py owns a run's: its file names,
+    format version and verdicts are written nowhere else (the sweep, recipes and report
+    import them), so a renamed file or a new format cannot leave a reader behind."""
+    import re
+    from pathlib import Path
+
+    import vaelab
+    from vaelab.sweep import layout
+
+    facts = [f'"{name}"' for name in (layout.MANIFEST, layout.SUMMARY_JSON, layout.SUMMARY_CSV,
+                                      layout.FINDINGS_JSON, layout.LOCK_FILE)]
+    facts += ["SWEEP_FORMAT =", "VERDICTS =", '"agrees", "disagrees"']
+    root = Path(vaelab.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "layout.py" and path.parent.name == "sweep":
+            continue
+        code = "\n".join(line for line in path.read_text().splitlines()
+                         if not line.lstrip().startswith(("#", "SWEEP/", "vaelab", "write_")))
+        code = re.sub(r'"""[\s\S]*?"""', "", code)  # docstrings may describe the layout
+        for fact in facts:
+            assert fact not in code, f"{path.relative_to(root)} spells out {fact}"
+    assert layout.SWEEP_FORMAT == 1
+    assert layout.VERDICTS == ("agrees", "disagrees", "inconclusive")

@@ -32,7 +32,7 @@ from vaelab import rundir
 from vaelab.config import Config
 from vaelab.data import PreparedData, binarize_batch
 from vaelab.errors import VaelabError
-from vaelab.evaluate import EVAL_SEED, evaluate_split
+from vaelab.evaluate import EVAL_SEED, evaluate_split, headline, split_numbers
 from vaelab.model import VAE
 from vaelab.objectives import Objective
 from vaelab.progress import new_progress
@@ -93,7 +93,7 @@ def train_model(model: VAE, objective: Objective, data: PreparedData, config: Co
         # recomputed, identically, from the restored state.
         history = rundir.read_history(run_path / rundir.HISTORY_FILE)[:state.epoch]
     dynamic = data.binarize == "dynamic"
-    val = data.eval_split("val", seed=EVAL_SEED)
+    val = data.eval_split("val")
     # The non-finite flag is read every step on CPU (free) but only at progress updates
     # on CUDA, where reading a value forces a device synchronisation.
     check_every = 1 if device.type == "cpu" else 25
@@ -172,10 +172,10 @@ def train_model(model: VAE, objective: Objective, data: PreparedData, config: Co
             row: dict[str, float] = {"epoch": epoch, "step": state.step}
             # Means over the images of the steps taken (all n unless some were skipped).
             *totals, images, skipped = sums.tolist()
-            train_loss, train_recon, train_kl = (v / images for v in totals)
-            row.update(train_loss=train_loss, train_recon=train_recon, train_kl=train_kl,
-                       train_elbo=-(train_recon + train_kl), kl_weight=out.kl_weight,
-                       skipped_steps=int(skipped))
+            numbers = split_numbers(*(v / images for v in totals),
+                                    variational=objective.is_variational)
+            row.update({f"train_{key}": value for key, value in numbers.items()})
+            row.update(kl_weight=out.kl_weight, skipped_steps=int(skipped))
             if val is not None:
                 val_stats = evaluate_split(model, objective, val, train_cfg.eval_batch_size,
                                            seed=EVAL_SEED, step=state.step)
@@ -191,9 +191,9 @@ def train_model(model: VAE, objective: Objective, data: PreparedData, config: Co
             tracker.log_epoch(row)
             if probe is not None:
                 tracker.log_images(epoch, probe(model))
-            shown = row.get("val_elbo", row["train_elbo"])
+            name, shown = headline(row)
             bar.update(task, description=f"epoch {epoch}/{train_cfg.epochs} "
-                       f"elbo {shown:.2f}")
+                       f"{name} {shown:.2f}")
     return history
 
 
@@ -202,8 +202,10 @@ def save_epoch(model: VAE, config: Config, state: TrainState, run_path: Path,
     metadata = checkpoint_metadata(model, config, state)
     weights = model.state_dict()
     rundir.save_checkpoint(run_path / rundir.MODEL_FILE, weights, metadata)
-    # "Best" is by validation ELBO; without a validation split every epoch is the best.
-    score = row.get("val_elbo", row["train_elbo"])
+    # "Best" is by validation ELBO (an autoencoder's: by reconstruction error); without a
+    # validation split by the training numbers.
+    name, value = headline(row)
+    score = value if name == "elbo" else -value
     if score > state.best_val_elbo or not math.isfinite(state.best_val_elbo):
         state.best_val_elbo = score
         rundir.save_checkpoint(run_path / rundir.BEST_FILE, weights, metadata)

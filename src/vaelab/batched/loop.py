@@ -28,7 +28,7 @@ from vaelab.batched.stacked import PerModelWeight, StackedVAE, unstack
 from vaelab.config import Config
 from vaelab.data import PreparedData, binarize_batch
 from vaelab.errors import VaelabError
-from vaelab.evaluate import EVAL_SEED, evaluate_split
+from vaelab.evaluate import EVAL_SEED, evaluate_split, headline, split_numbers
 from vaelab.model import VAE
 from vaelab.objectives import Objective
 from vaelab.progress import new_progress
@@ -62,7 +62,7 @@ def train_stacked(models: list[VAE], objectives: list[Objective], data: Prepared
     states = [TrainState() for _ in models]
     histories: list[list[dict[str, float]]] = [[] for _ in models]
     dynamic = data.binarize == "dynamic"
-    val = data.eval_split("val", seed=EVAL_SEED)
+    val = data.eval_split("val")
     check_every = 1 if device.type == "cpu" else 25  # a read forces a CUDA sync
 
     params = list(stacked.parameters())
@@ -118,7 +118,8 @@ def train_stacked(models: list[VAE], objectives: list[Objective], data: Prepared
             for m, model in enumerate(models):
                 stacked.copy_to(model, m)
                 states[m].epoch, states[m].step = epoch, step
-                row = _history_row(epoch, step, totals[m], weights[m])
+                row = _history_row(epoch, step, totals[m], weights[m],
+                                   objectives[m].is_variational)
                 if val is not None:
                     val_stats = evaluate_split(model, objectives[m], val,
                                                train_cfg.eval_batch_size, seed=EVAL_SEED,
@@ -130,19 +131,19 @@ def train_stacked(models: list[VAE], objectives: list[Objective], data: Prepared
                 _save_resume(stacked, optimizer, m, model, single_optimizers[m],
                              run_paths[m], order_generators[m], pixel_generators[m],
                              states[m])
-            shown = [history[-1].get("val_elbo", history[-1]["train_elbo"])
-                     for history in histories]
-            bar.update(task, description=f"epoch {epoch}/{train_cfg.epochs} elbo "
-                       f"{min(shown):.2f}…{max(shown):.2f}")
+            shown = [headline(history[-1]) for history in histories]
+            values = [value for _, value in shown]
+            bar.update(task, description=f"epoch {epoch}/{train_cfg.epochs} {shown[0][0]} "
+                       f"{min(values):.2f}…{max(values):.2f}")
     return histories
 
 
-def _history_row(epoch: int, step: int, totals: list[float], kl_weight: float
-                 ) -> dict[str, float]:
+def _history_row(epoch: int, step: int, totals: list[float], kl_weight: float,
+                 variational: bool) -> dict[str, float]:
     """trainer.py's row for one model, in its column order."""
-    train_loss, train_recon, train_kl = totals
-    return {"epoch": epoch, "step": step, "train_loss": train_loss, "train_recon": train_recon,
-            "train_kl": train_kl, "train_elbo": -(train_recon + train_kl),
+    numbers = split_numbers(*totals, variational=variational)
+    return {"epoch": epoch, "step": step,
+            **{f"train_{key}": value for key, value in numbers.items()},
             "kl_weight": kl_weight, "skipped_steps": 0}
 
 

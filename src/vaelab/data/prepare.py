@@ -7,36 +7,59 @@ every ``--seed`` of a sweep sees the same split); the test split is the dataset'
 set. With ``val_fraction == 0`` there is no validation split: ``PreparedData.val`` is
 None (not an empty tensor, whose mean would be a silent NaN), and callers skip validation.
 
-Binarisation (``--binarize``):
-  none     grey values x/255 as stored;
-  static   x/255 > 0.5 once, here, for all splits (the fixed "binarised MNIST" variant);
-  dynamic  splits keep grey values; the trainer draws ``binarize_batch(x)`` ~ Bernoulli(x)
-           afresh for each batch (Salakhutdinov & Murray 2008; the standard for NLL
-           benchmarks), and evaluation uses ``fixed_binarization``: one seeded draw of the
-           whole split, so numbers compare between epochs and runs (see ``eval_split``).
+Binarisation (``--binarize``, BINARIZE_MODES; the numbers each mode is comparable with):
+  none       grey values x/255 as stored;
+  dynamic    splits keep grey values; the trainer draws ``binarize_batch(x)`` ~ Bernoulli(x)
+             afresh for each batch (Salakhutdinov & Murray 2008), and evaluation scores one
+             fixed draw of each split (``eval_split``): the usual IWAE/VAE MNIST NLL tables;
+  fixed      that one fixed draw, made here, for every split and kept for all epochs:
+             Larochelle & Murray (2011)'s "statically binarised MNIST";
+  threshold  x/255 > 0.5 once, here, for all splits: comparable with neither;
+  static     the old name of ``threshold`` (config files and stored runs still say it).
+
+The fixed draw has a random stream of its own (``fixed_binarization``), so every metric,
+every ``--seed`` and the validation during training score the very same binary images,
+and no Monte Carlo seed can reproduce or overlap its numbers.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import numpy as np
 import torch
 
+from vaelab.binarize import BINARIZE_MODES, canonical_binarize
 from vaelab.data.datasets import DATASETS, ImageSet
 from vaelab.errors import VaelabError
 
-if TYPE_CHECKING:
-    from vaelab.config import DataConfig
+# ``cfg`` below is a config's [data] section (vaelab/config.py sits above the data layer:
+# data modules never import it).
+DataConfig = Any
 
-BINARIZE_MODES: dict[str, str] = {
-    "none": "grey values x/255 in [0, 1], as stored",
-    "dynamic": "a fresh Bernoulli(x) draw for every training batch; a fixed seeded draw for "
-               "validation and test",
-    "static": "threshold x/255 > 0.5 once, at preparation, for all splits",
-}
-EVAL_BINARIZE_SEED = 0  # the default seed of the fixed evaluation draw (dynamic mode)
+
+# The fixed draw's random stream: NumPy's PCG64 seeded by SeedSequence(BINARIZE_ENTROPY,
+# spawn_key=(split,)), one stream per split. Monte Carlo noise (posterior samples, metric
+# and training seeds) comes from torch's generators, another generator family, so no seed
+# reproduces these numbers (torch's CPU generator keeps only a seed's low 32 bits: seed
+# 2**32 is seed 0 again, so "an unusual torch seed" would not have been enough).
+BINARIZE_ENTROPY = int.from_bytes(b"vaelab fixed binarization")
+SPLIT_STREAMS = {"train": 0, "val": 1, "test": 2}
+_UNIFORM_CHUNK = 1 << 22  # uniforms generated per step: bounds the uint64 temporaries
+
+
+def binarization_note(mode: str) -> str:
+    """How a split of this mode is scored, for every metric's "binarization" field."""
+    mode = canonical_binarize(mode)
+    if mode == "dynamic":
+        return "dynamic (scored on one fixed Bernoulli draw, the binarisation stream)"
+    if mode == "fixed":
+        return "fixed (one Bernoulli draw, the binarisation stream; Larochelle & Murray 2011)"
+    if mode == "threshold":
+        return "threshold (x > 0.5)"
+    return mode
 
 
 @dataclass
@@ -62,19 +85,20 @@ class PreparedData:
     image_shape: tuple[int, int]  # (H, W); x rows are images flattened in C order
     classes: list[str] | None
     source: str
-    binarize: str  # a key of BINARIZE_MODES
+    binarize: str  # a key of BINARIZE_MODES, never an alias
 
     @property
     def dim(self) -> int:
         return self.image_shape[0] * self.image_shape[1]
 
-    def eval_split(self, name: str, seed: int = EVAL_BINARIZE_SEED) -> TensorSplit | None:
-        """The split as evaluation should see it: with dynamic binarisation, one fixed
-        seeded Bernoulli draw; otherwise the split itself. None for a missing val split."""
+    def eval_split(self, name: str) -> TensorSplit | None:
+        """The split as evaluation (every metric, validation during training) sees it:
+        with dynamic binarisation the fixed draw of ``fixed_binarization``, which no
+        Monte Carlo seed changes; otherwise the split itself. None for a missing val split."""
         split = {"train": self.train, "val": self.val, "test": self.test}[name]
         if split is None or self.binarize != "dynamic":
             return split
-        return fixed_binarization(split, seed)
+        return fixed_binarization(split)
 
     def describe(self) -> dict[str, Any]:
         """A short, JSON-ready summary for the run's config and metrics."""
@@ -96,10 +120,24 @@ def binarize_batch(x: torch.Tensor, generator: torch.Generator | None = None) ->
     return torch.bernoulli(x, generator=generator)
 
 
-def fixed_binarization(split: TensorSplit, seed: int = EVAL_BINARIZE_SEED) -> TensorSplit:
-    """One fixed Bernoulli draw of a whole split. The uniforms come from a seeded CPU
-    generator, so the draw is the same on CPU and GPU; (u < x) ~ Bernoulli(x)."""
-    uniform = torch.rand(split.x.shape, generator=torch.Generator().manual_seed(seed))
+def fixed_uniforms(shape: tuple[int, int], stream: int,
+                   entropy: int = BINARIZE_ENTROPY) -> torch.Tensor:
+    """[N, D] float32 uniforms in [0, 1) of the binarisation stream ``stream`` (CPU): the
+    top 24 bits of each raw PCG64 output, exact in float32. Raw outputs of a fixed bit
+    generator never change between NumPy versions (a Generator's methods may)."""
+    bits = np.random.PCG64(np.random.SeedSequence(entropy, spawn_key=(stream,)))
+    flat = np.empty(shape[0] * shape[1], dtype=np.float32)
+    for start in range(0, flat.size, _UNIFORM_CHUNK):
+        raw = bits.random_raw(min(_UNIFORM_CHUNK, flat.size - start))
+        flat[start:start + raw.size] = (raw >> np.uint64(40)).astype(np.float32)
+    return torch.from_numpy(flat).mul_(2.0 ** -24).view(shape)
+
+
+def fixed_binarization(split: TensorSplit, entropy: int = BINARIZE_ENTROPY) -> TensorSplit:
+    """One fixed Bernoulli draw of a whole split, (u < x) ~ Bernoulli(x), with u from the
+    split's own binarisation stream (made on CPU, so the draw is the same on any device).
+    ``entropy`` exists for tests; everything in vaelab uses the default."""
+    uniform = fixed_uniforms(tuple(split.x.shape), SPLIT_STREAMS[split.name], entropy)
     binary = (uniform.to(split.x.device) < split.x).to(torch.float32)
     return dataclasses.replace(split, x=binary)
 
@@ -119,6 +157,7 @@ def prepare_data(cfg: DataConfig, device: torch.device | str = "cpu") -> Prepare
     if cfg.binarize not in BINARIZE_MODES:
         raise VaelabError(f"--binarize {cfg.binarize!r} is unknown; choose one of: "
                           f"{', '.join(BINARIZE_MODES)}")
+    binarize = canonical_binarize(cfg.binarize)
     if not 0.0 <= cfg.val_fraction < 1.0:
         raise VaelabError(f"--val-fraction must be in [0, 1), got {cfg.val_fraction}")
     device = torch.device(device)
@@ -150,7 +189,7 @@ def prepare_data(cfg: DataConfig, device: torch.device | str = "cpu") -> Prepare
             test_idx = torch.randperm(len(test_set), generator=generator)[:cfg.subset].sort()[0]
 
     def to_split(name: str, images: ImageSet, idx: torch.Tensor) -> TensorSplit:
-        return _to_split(name, images, idx, device, cfg.binarize)
+        return _to_split(name, images, idx, device, binarize)
 
     source = train_set.source
     if test_set.source != train_set.source:
@@ -163,7 +202,7 @@ def prepare_data(cfg: DataConfig, device: torch.device | str = "cpu") -> Prepare
         image_shape=train_set.image_shape,
         classes=train_set.classes,
         source=source,
-        binarize=cfg.binarize,
+        binarize=binarize,
     )
 
 
@@ -172,9 +211,11 @@ def _to_split(name: str, images: ImageSet, idx: torch.Tensor, device: torch.devi
     """Select ``idx``, move to the device as uint8 (4x less to copy than float), then
     convert once, on the device."""
     pixels = images.images.index_select(0, idx).to(device).reshape(len(idx), -1)  # [N, D]
-    if binarize == "static":
+    if binarize == "threshold":
         x = (pixels >= 128).to(torch.float32)  # x/255 > 0.5 <=> x >= 128 for integers
     else:
         x = pixels.to(torch.float32).div_(255.0)
     y = None if images.labels is None else images.labels.index_select(0, idx).to(device)
-    return TensorSplit(name=name, x=x, y=y)
+    split = TensorSplit(name=name, x=x, y=y)
+    # The draw dynamic binarisation is scored on, so the two modes share val/test images.
+    return fixed_binarization(split) if binarize == "fixed" else split

@@ -1,5 +1,7 @@
 """``curves``: train/validation loss, reconstruction, KL and true ELBO per epoch, one or
-several runs overlaid (``--compare``), optionally on a log scale."""
+several runs overlaid (``--compare``), optionally on a log scale. A plain autoencoder has
+no KL and no ELBO: its curves are its loss and reconstruction error only (also for runs
+whose history.csv, written before vaelab knew better, has those columns)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,14 @@ from vaelab.run import Run
 PANELS = [("loss", "training objective"), ("recon", "reconstruction −log p(x|z)"),
           ("kl", "KL(q(z|x) ‖ p(z))"), ("elbo", "true ELBO (β = 1)")]
 SPLITS = (("train", "-", "o"), ("val", "--", "s"))
+VARIATIONAL_ONLY = ("kl", "elbo")
+
+
+def is_variational(run: Run) -> bool:
+    """Whether the run's objective has a KL term and an ELBO (the autoencoder has not)."""
+    from vaelab.objectives import OBJECTIVES
+
+    return OBJECTIVES.get(run.config.objective.name).is_variational
 
 
 @COMPARE.register("curves")
@@ -44,12 +54,20 @@ def curves_compare(runs: Sequence[Run], log: bool = False) -> Figure:
     else:
         text = "; ".join(f"{run.path.name}: {run.config.data.dataset}, {model_summary(run)}, "
                          f"epoch {len(h)}" for run, h in zip(runs, histories, strict=True))
-    fig = new_figure(14.5, 3.9, text)
-    axes = fig.subplots(1, len(PANELS))
+    variational = [is_variational(run) for run in runs]
+    panels = [(key, title) for key, title in PANELS
+              if any(variational) or key not in VARIATIONAL_ONLY]
+    if not all(variational):
+        text += ("; an autoencoder has no KL and no ELBO: its loss is its reconstruction "
+                 "error")
+    fig = new_figure(14.5 if len(panels) > 2 else 8.5, 3.9, text)
+    axes = fig.subplots(1, len(panels))
     colours = colormaps["tab10"]
-    for ax, (key, title) in zip(axes, PANELS, strict=True):
+    for ax, (key, title) in zip(axes, panels, strict=True):
         sign = -1.0 if (log and key == "elbo") else 1.0
         for r, history in enumerate(histories):
+            if key in VARIATIONAL_ONLY and not variational[r]:
+                continue
             epochs = [row["epoch"] for row in history]
             for split, style, marker in SPLITS:
                 column = f"{split}_{key}"

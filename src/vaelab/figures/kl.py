@@ -1,7 +1,9 @@
 """``kl-per-dim``: how much each latent dimension is used (posterior collapse). Bars of the
-mean KL per dimension with the active-unit threshold, and the histogram the depth study
-drew; ``--compare`` stacks one row per run. ``dimension_usage`` is shared with
-``traversal``, which sorts its rows by it."""
+mean KL per dimension, coloured by whether the dimension is an active unit (Burda et al.
+2015, the definition `vaelab eval` uses: metrics/collapse.py ``active_units``), with the
+KL level above which a dimension "carries KL" dashed, and the histogram the depth study
+drew; ``--compare`` stacks one row per run. Dimensions are numbered from 0, as in
+metrics.json. ``dimension_usage`` is shared with ``traversal``, which sorts its rows by it."""
 
 from __future__ import annotations
 
@@ -24,74 +26,81 @@ from vaelab.figures.common import (
     run_label,
     split_of,
 )
+from vaelab.metrics.collapse import ACTIVE_THRESHOLD, KL_CARRYING, active_units
 from vaelab.run import Run
-
-AU_THRESHOLD = 0.01  # Burda et al. 2016 (IWAE), §5.2: active if Cov_x(E_q[z_u]) > 0.01
 
 
 @dataclass
 class DimensionUsage:
     """Per latent dimension, averaged over a split: ``values`` [Z] and what they are."""
 
-    values: np.ndarray  # mean KL per dimension (nats), or Var_x E[z_j] as the fallback
+    values: np.ndarray  # mean KL per dimension (nats), or Var_x E[z_u] as the fallback
     is_kl: bool
     label: str  # axis label / title fragment
     estimator: str  # how the values were computed, for the caption
-    mean_variance: np.ndarray  # Var_x E[z_j|x] [Z], Burda et al.'s active-unit statistic
+    mean_variance: np.ndarray  # Var_x E[z_u|x] [Z], Burda et al.'s active-unit statistic
 
 
 @torch.no_grad()
 def dimension_usage(run: Run, split: str = "test", batch: int = 2000) -> DimensionUsage:
-    """Mean per-dimension KL(q(z_j|x) ‖ p(z_j)) over a split, as the collapse metric
+    """Mean per-dimension KL(q(z_u|x) ‖ p(z_u)) over a split, as the collapse metric
     computes it (analytic, or Monte Carlo when the prior factorises); when the prior does
     not factorise, the variance over the data of the posterior mean, which needs no prior
-    density (Burda et al. 2016)."""
+    density (Burda et al. 2015)."""
     from vaelab.metrics.base import posterior_moments
     from vaelab.metrics.collapse import kl_per_dimension
 
     data = split_of(run, split)
     mean, logvar = posterior_moments(run.model, data.x, batch)
-    variance = mean.double().var(dim=0, unbiased=False).cpu().numpy()
+    variance = active_units(mean)[1].numpy()
     generator = torch.Generator(device=run.device).manual_seed(0)
     kl = kl_per_dimension(run.model, mean, logvar, samples=16, generator=generator)
     if kl["kl_per_dim"] is not None:
         return DimensionUsage(np.asarray(kl["kl_per_dim"]), True,
-                              "mean KL(q(z_j|x) ‖ p(z_j)) [nats]",
+                              "mean KL(q(z_u|x) ‖ p(z_u)) [nats]",
                               f"{kl['kl_estimator']} per-dimension KL averaged over "
                               f"{len(data)} {split} images", variance)
-    return DimensionUsage(variance, False, "Var_x E[z_j|x]",
+    return DimensionUsage(variance, False, "Var_x E[z_u|x]",
                           f"the {run.config.prior.name} prior does not factorise: "
                           f"variance of the posterior means over {len(data)} {split} images "
-                          "(Burda et al. 2016)", variance)
+                          "(Burda et al. 2015)", variance)
 
 
 def usage_summary(usage: DimensionUsage, threshold: float, name: str) -> str:
-    active = int((usage.values > threshold).sum())
-    au = int((usage.mean_variance > AU_THRESHOLD).sum())
-    return (f"{name}: {active} of {len(usage.values)} dimensions active; Burda et al. AU "
-            f"(Var E[z|x] > {AU_THRESHOLD:g}): {au}")
+    """"N of Z active units" (Burda et al.'s, as `vaelab eval` counts them) and, when the
+    values are KL, how many dimensions carry KL."""
+    active = int((usage.mean_variance > threshold).sum())
+    text = (f"{name}: {active} of {len(usage.values)} active units "
+            f"(Var_x E[z_u|x] > {threshold:g}, Burda et al. 2015)")
+    if usage.is_kl:
+        carrying = int((usage.values > KL_CARRYING).sum())
+        text += f"; {carrying} of {len(usage.values)} carry KL > {KL_CARRYING:g} nats"
+    return text
 
 
 def _draw_usage(bar_ax: Axes, hist_ax: Axes, usage: DimensionUsage, threshold: float,
                 name: str) -> None:
     values = usage.values
-    dims = np.arange(1, len(values) + 1)
-    active = values > threshold
+    dims = np.arange(len(values))  # numbered from 0, as in metrics.json
+    active = usage.mean_variance > threshold
+    level = KL_CARRYING if usage.is_kl else threshold
     bar_ax.bar(dims, values, color=np.where(active, "tab:blue", "0.7"), width=0.8)
-    bar_ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1,
-                   label=f"active-unit threshold {threshold:g}")
-    bar_ax.set_xlabel("latent dimension j")
+    bar_ax.axhline(level, color="tab:red", linestyle="--", linewidth=1,
+                   label=(f"carries KL above {level:g} nats" if usage.is_kl else
+                          f"active-unit threshold {level:g}"))
+    bar_ax.bar([], [], color="tab:blue", label="active unit (blue)")
+    bar_ax.set_xlabel("latent dimension u (from 0)")
     bar_ax.set_ylabel(usage.label, fontsize=8)
     bar_ax.set_xticks(dims[::max(1, len(values) // 20)])
-    bar_ax.set_xlim(0.3, len(values) + 0.7)
+    bar_ax.set_xlim(-0.7, len(values) - 0.3)
     # Headroom above the tallest bar so the legend never hides one.
-    bar_ax.set_ylim(0, max(float(values.max()), threshold) * 1.3 or 1.0)
+    bar_ax.set_ylim(0, max(float(values.max()), level) * 1.3 or 1.0)
     bar_ax.legend(fontsize=8, loc="upper right")
-    bar_ax.set_title(f"{name}: {int(active.sum())} of {len(values)} dimensions active",
+    bar_ax.set_title(f"{name}: {int(active.sum())} of {len(values)} active units",
                      fontsize=10)
     hist_ax.hist(values, bins=min(30, max(5, len(values))), color="tab:blue",
                  edgecolor="white")
-    hist_ax.axvline(threshold, color="tab:red", linestyle="--", linewidth=1)
+    hist_ax.axvline(level, color="tab:red", linestyle="--", linewidth=1)
     hist_ax.set_xlabel(usage.label, fontsize=8)
     hist_ax.set_ylabel("number of dimensions")
     hist_ax.yaxis.get_major_locator().set_params(integer=True)
@@ -99,10 +108,11 @@ def _draw_usage(bar_ax: Axes, hist_ax: Axes, usage: DimensionUsage, threshold: f
 
 
 @COMPARE.register("kl-per-dim")
-def kl_per_dim_compare(runs: Sequence[Run], threshold: float = AU_THRESHOLD,
+def kl_per_dim_compare(runs: Sequence[Run], threshold: float = ACTIVE_THRESHOLD,
                        split: str = "test") -> Figure:
-    """One row per run: mean KL per latent dimension (active ones blue, threshold dashed)
-    and the histogram of those values."""
+    """One row per run: mean KL per latent dimension (active units blue, the KL-carrying
+    level dashed) and the histogram of those values. ``threshold``: of the active-unit
+    test Var_x E[z_u|x] > threshold (Burda et al. 2015)."""
     runs = require_runs(runs, "kl-per-dim")
     if threshold < 0:
         raise VaelabError(f"--threshold must be >= 0, got {threshold}")
@@ -127,6 +137,7 @@ def kl_per_dim_compare(runs: Sequence[Run], threshold: float = AU_THRESHOLD,
 
 
 @FIGURES.register("kl-per-dim")
-def kl_per_dim(run: Run, threshold: float = AU_THRESHOLD, split: str = "test") -> Figure:
-    """Mean KL per latent dimension with the active-unit threshold, and its histogram."""
+def kl_per_dim(run: Run, threshold: float = ACTIVE_THRESHOLD, split: str = "test") -> Figure:
+    """Mean KL per latent dimension, active units (Burda et al. 2015) in blue, and its
+    histogram."""
     return kl_per_dim_compare([run], threshold=threshold, split=split)

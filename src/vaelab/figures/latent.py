@@ -19,6 +19,7 @@ from vaelab.figures.common import (
     split_of,
 )
 from vaelab.metrics.base import posterior_moments
+from vaelab.metrics.collapse import latent_name
 from vaelab.priors import Prior
 from vaelab.run import Run
 
@@ -29,7 +30,7 @@ SLOW_METHODS_MAX = 3000  # t-SNE / UMAP points by default (seconds on a laptop C
 def project(z: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, tuple[str, str], str]:
     """[N, Z] posterior means → [N, 2], axis labels and a description of the method."""
     if method == "raw":
-        return z, ("z₁", "z₂"), "the two latent dimensions"
+        return z, (latent_name(0), latent_name(1)), "the two latent dimensions"
     if method == "pca":
         from sklearn.decomposition import PCA
 
@@ -148,7 +149,7 @@ def manifold(run: Run, grid: int = 20, seed: int = 0) -> Figure:
         raise VaelabError(f"--grid must be at least 2, got {grid}")
     probs = (torch.arange(grid, dtype=torch.float32, device=run.device) + 0.5) / grid
     values, how = prior_quantiles(run.model.prior, probs, seed)
-    z1, z2 = values[:, 0], values[:, 1].flip(0)  # top row = largest z₂, like a plot
+    z1, z2 = values[:, 0], values[:, 1].flip(0)  # top row = largest z1, like a plot
     z = torch.stack([z1[None, :].expand(grid, grid), z2[:, None].expand(grid, grid)], -1)
     images = run.model.decode(z.reshape(-1, 2)).reshape(grid, grid, *run.model.image_shape)
     # Label both ends, the quarter points and the centre, mirrored so the ticks read
@@ -164,7 +165,7 @@ def manifold(run: Run, grid: int = 20, seed: int = 0) -> Figure:
                       row_labels=row_labels, col_labels=col_labels, cell=cell,
                       label_inches=0.7)
     ax = fig.axes[0]
-    ax.set_xlabel("z₁ (columns)", fontsize=9)
+    ax.set_xlabel(f"{latent_name(0)} (columns)", fontsize=9)
     ax.xaxis.set_label_position("top")
-    ax.set_ylabel("z₂ (rows)", fontsize=9)
+    ax.set_ylabel(f"{latent_name(1)} (rows)", fontsize=9)
     return fig

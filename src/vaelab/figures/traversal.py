@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from vaelab.errors import VaelabError
 from vaelab.figures.common import FIGURES, caption, grid_figure, label_name, split_of
 from vaelab.figures.kl import dimension_usage
+from vaelab.metrics.collapse import latent_name
 from vaelab.run import Run
 
 
@@ -37,7 +38,7 @@ def traversal(run: Run, index: int = 0, steps: int = 9, span: float = 3.0, dims:
     images = run.model.decode(z.reshape(-1, mu.shape[0])).reshape(
         len(order), steps, *run.model.image_shape)
     unit = "KL" if usage.is_kl else "Var μ"
-    row_labels = [f"z{j + 1} ({unit} {usage.values[j]:.2f})" for j in order.tolist()]
+    row_labels = [f"{latent_name(j)} ({unit} {usage.values[j]:.2f})" for j in order.tolist()]
     col_labels = [f"{d:+.1f}" for d in deltas.tolist()]
     what = "mean KL to the prior" if usage.is_kl else "variance of the posterior means"
     label = "" if data.y is None else f" (a {label_name(run, int(data.y[index]))})"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from vaelab.data import PreparedData, TensorSplit
-from vaelab.data.prepare import EVAL_BINARIZE_SEED
+from vaelab.data.prepare import binarization_note as mode_note
 from vaelab.errors import VaelabError
 from vaelab.metrics.shown import Breakdown, Number
 from vaelab.model import VAE
@@ -68,11 +68,12 @@ def register(name: str, *, key: str | None, cheap: bool, needs_labels: bool = Fa
 
 
 def scored_split(data: PreparedData, split: str) -> TensorSplit:
-    """The split as every metric scores it: with dynamic binarisation one fixed seeded
-    draw (the same draw for every run and every metric seed), else the split itself."""
+    """The split as every metric scores it: with dynamic binarisation the one fixed draw
+    of the binarisation stream (the same for every run and every metric seed), else the
+    split itself."""
     if split not in SPLITS:
         raise VaelabError(f"--split {split!r} is unknown; choose one of: {', '.join(SPLITS)}")
-    scored = data.eval_split(split, seed=EVAL_BINARIZE_SEED)
+    scored = data.eval_split(split)
     if scored is None or len(scored) == 0:
         raise VaelabError(f"this run has no {split} split (its val_fraction is 0); use "
                           "--split test")
@@ -80,9 +81,7 @@ def scored_split(data: PreparedData, split: str) -> TensorSplit:
 
 
 def binarization_note(data: PreparedData) -> str:
-    if data.binarize == "dynamic":
-        return f"dynamic (scored on one fixed draw, seed {EVAL_BINARIZE_SEED})"
-    return data.binarize
+    return mode_note(data.binarize)
 
 
 def provenance(data: PreparedData, split: TensorSplit, seed: int) -> dict:

@@ -1,8 +1,11 @@
 """Posterior-collapse diagnostics: KL per latent dimension, active units, the mutual
 information I(x; z) and per-dimension statistics of the posterior parameters.
 
-- Active units (Burda et al. 2015, §5.2): dimension j is active when
-  A_j = Cov_x(E_q(z|x)[z_j]) > 0.01, i.e. the posterior mean moves with the input.
+- Active units (Burda et al. 2015, §5.2): dimension u is active when
+  A_u = Cov_x(E_q(z|x)[z_u]) > 0.01, i.e. the posterior mean moves with the input. This
+  is vaelab's one meaning of "active" (``active_units``; the kl-per-dim figure uses it
+  too, and calls dimensions with KL above a threshold "KL-carrying", not active).
+  Dimensions are numbered from 0 everywhere (``latent_name``), as in metrics.json.
 - Mutual information under the aggregate posterior (Hoffman & Johnson 2016; the estimator
   of He et al. 2019, "Lagging inference networks", App. A):
       I(x; z) = E_x E_q(z|x)[log q(z|x)] − E_q(z)[log q(z)],
@@ -32,13 +35,26 @@ from vaelab.model import VAE
 from vaelab.posterior import LOG_2PI, DiagonalGaussian
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al. 2015
+# nats: a dimension "carries KL" when its mean KL to the prior is above this (study 000's
+# per-dimension KL bars). Not an active unit: free bits hold every dimension's KL near its
+# floor (0.05 nats in study 000) whether or not its posterior mean moves.
+KL_CARRYING = 0.1
 
 
-def _active_units(means: torch.Tensor, threshold: float = ACTIVE_THRESHOLD
-                  ) -> tuple[int, torch.Tensor]:
-    """(number of active dimensions, A_j = Var_x(E_q[z_j]) [Z]) from posterior means [N, Z]."""
-    variances = means.double().var(0) if means.shape[0] > 1 else torch.zeros(means.shape[1])
+def active_units(means: torch.Tensor, threshold: float = ACTIVE_THRESHOLD
+                 ) -> tuple[int, torch.Tensor]:
+    """(number of active units, A_u = Var_x(E_q[z_u]) [Z] float64 on CPU) from posterior
+    means [N, Z] (Burda et al. 2015, §5.2; the sample variance over the split)."""
+    means = means.detach().double().cpu()
+    variances = means.var(0) if means.shape[0] > 1 else torch.zeros(means.shape[1],
+                                                                     dtype=torch.float64)
     return int((variances > threshold).sum()), variances
+
+
+def latent_name(u: int) -> str:
+    """How every table and figure names latent dimension u: from 0, as metrics.json's
+    ``active_dims`` and the index into z."""
+    return f"z{u}"
 
 
 def _log_density_matrix(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor
@@ -133,10 +149,11 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
         mi = _mutual_information(mean, logvar, z)
     finally:
         model.train(was_training)
-    count, variances = _active_units(mean, threshold)
+    count, variances = active_units(mean, threshold)
     return {
         **provenance(data, scored, seed),
-        "estimator": (f"active units: Var_x(E_q[z_j]) > {threshold:g} (Burda et al. 2015); "
+        "estimator": (f"active units: Var_x(E_q[z_j]) > {threshold:g} (Burda et al. 2015), "
+                      "dimensions numbered from 0; "
                       "mutual information: aggregate-posterior estimate over the split, one z "
                       "per image (He et al. 2019)"),
         "units": "nats",

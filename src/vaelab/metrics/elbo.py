@@ -11,7 +11,7 @@ import torch
 
 from vaelab.data import PreparedData
 from vaelab.evaluate import elbo_metrics
-from vaelab.metrics.base import register, require_labels
+from vaelab.metrics.base import register, require_labels, scored_split
 from vaelab.metrics.shown import DETAIL, Breakdown, Number
 from vaelab.model import VAE
 from vaelab.objectives import evaluation_objective
@@ -33,7 +33,8 @@ def _per_class(values: dict[str, torch.Tensor], labels: torch.Tensor,
 @torch.no_grad()
 def _per_image(model: VAE, x: torch.Tensor, batch_size: int, seed: int
                ) -> dict[str, torch.Tensor]:
-    """Per-image recon, KL and ELBO [N], with evaluate_split's generator and batches."""
+    """Per-image recon, KL and ELBO [N] (only recon for an autoencoder, which has no KL
+    and no ELBO), with evaluate_split's generator and batches."""
     generator = torch.Generator(device=x.device).manual_seed(seed)
     objective = evaluation_objective(model.config.objective)
     recon, kl = [], []
@@ -42,6 +43,8 @@ def _per_image(model: VAE, x: torch.Tensor, batch_size: int, seed: int
         recon.append(out.recon)
         kl.append(out.kl)
     r, k = torch.cat(recon), torch.cat(kl)
+    if not objective.is_variational:
+        return {"recon": r}
     return {"elbo": -(r + k), "recon": r, "kl": k}
 
 
@@ -54,7 +57,7 @@ RECON = Number("reconstruction error", ("recon",), better="lower", short="recon 
                comparable=SCORED_ALIKE)
 KL = Number("KL", ("kl",), comparable=SCORED_ALIKE)
 BITS = Number("bits/dim", ("bits_per_dim",), unit="", format=".4f", better="lower",
-              level=DETAIL, comparable=SCORED_ALIKE)
+              level=DETAIL, comparable=SCORED_ALIKE, estimator=("bits_per_dim_units",))
 PER_CLASS = Breakdown(
     "ELBO per class ({split})", "class", ("per_class",),
     (Number("images", ("images",), unit="", format="d"), ELBO, RECON, KL),
@@ -78,12 +81,8 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
     was_training = model.training
     model.eval()
     try:
+        scored = scored_split(data, split)  # the one-line error for a missing split
         stats = elbo_metrics(model, data, split, batch_size=batch_size, seed=seed)
-        if not stats:
-            from vaelab.metrics.base import scored_split
-
-            scored_split(data, split)  # raises the one-line error for a missing split
-        scored = data.eval_split(split, seed=seed)
         if per_class or (per_class is None and scored.y is not None):
             labels = require_labels(scored, "elbo (per class)")
             values = _per_image(model, scored.x, batch_size, seed)

@@ -16,7 +16,7 @@ the classes evenly; at most the number of classes.
 
 Generated images are decoder means (prior samples z ~ p(z) decoded; reconstructions:
 decoder mean at the posterior mean), compared with the split's images as stored (grey
-values, or thresholded with --binarize static). Reference statistics are cached next to
+values, or binary under --binarize threshold / fixed). Reference statistics are cached next to
 the classifier, keyed by the classifier and a hash of the reference images.
 """
 

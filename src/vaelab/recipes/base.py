@@ -24,10 +24,9 @@ from rich.markup import escape
 from vaelab import rundir
 from vaelab.errors import VaelabError
 from vaelab.registry import Registry
-from vaelab.sweep import SweepSpec, run_sweep
+from vaelab.sweep import SweepSpec, layout, run_sweep
 from vaelab.sweep import state as sweep_state
-
-VERDICTS = ("agrees", "disagrees", "inconclusive")
+from vaelab.sweep.layout import VERDICTS
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,7 @@ class Results:
         self.sweep_dir = Path(sweep_dir)
         self.quick = quick
         self.manifest = sweep_state.read_manifest(self.sweep_dir) or {}
-        self.summary = rundir.read_json(self.sweep_dir / sweep_state.SUMMARY_JSON)
+        self.summary = rundir.read_json(self.sweep_dir / layout.SUMMARY_JSON)
         self.groups = {g["group"]: g for g in self.summary["groups"]}
 
     def points(self) -> list[str]:
@@ -131,7 +130,7 @@ def draw_figures(recipe: Recipe, results: Results, console: Console) -> list[str
     from vaelab.run import load_run
 
     notes = []
-    out_dir = results.sweep_dir / "figures"
+    out_dir = results.sweep_dir / layout.FIGURES_DIR
     for plan in recipe.figures:
         points = list(plan.points) if plan.points is not None else results.points()
         paths = [(p, results.run_path(p)) for p in points]
@@ -183,7 +182,7 @@ def run_recipe(name: str, out: str | Path | None = None, *, quick: bool = False,
                      f"epochs (lr {base.train.lr:g}); the numbers are a smoke test of the "
                      "recipe, not the study's — run without --quick to reproduce it. "
                      + recipe.quick_note)
-    rundir.write_json(out / "findings.json", {
+    rundir.write_json(out / layout.FINDINGS_JSON, {
         "question": recipe.question, "source": recipe.source, "quick": quick,
         "findings": [f.__dict__ for f in findings], "notes": notes})
     for finding in findings:
@@ -200,5 +199,5 @@ def _write_report(out: Path, console: Console) -> None:
         from vaelab.report import write_report
     except ImportError:  # the report package is optional only while it is being built
         raise VaelabError("vaelab.report is missing; reinstall vaelab") from None
-    path = write_report([out], out / "report.html", force=True)
+    path = write_report([out], out / layout.REPORT_FILE, force=True)
     console.print(f"report: {path}")

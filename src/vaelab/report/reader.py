@@ -1,7 +1,8 @@
 """Read run directories and sweep directories for a report: files only, nothing is
 trained, evaluated or drawn (DESIGN rule 5).
 
-A run directory is recognised by its config.json, a sweep directory by its sweep.json:
+A run directory is recognised by its config.json, a sweep directory by its sweep.json
+(file names from sweep/layout.py, the layout's one home):
 
     SWEEP/sweep.json      name, title, base config, points (each with its run folder),
                           backend, command, created, recipe (or null)
@@ -25,18 +26,17 @@ from typing import Any
 
 from vaelab import rundir
 from vaelab.errors import VaelabError, shown
+from vaelab.sweep import layout
+from vaelab.sweep.layout import (  # VERDICTS: render.py imports it from here
+    FINDINGS_JSON,
+    MANIFEST,
+    SUMMARY_JSON,
+    SWEEP_FORMAT,
+    VERDICTS,  # noqa: F401
+)
 
-SWEEP_FILE = "sweep.json"
-SUMMARY_FILE = "summary.json"
-FINDINGS_FILE = "findings.json"
-# Where `vaelab sweep` keeps each run's {"status": "done" | "failed", "error": ...}; read
-# only to show why a run failed (optional: the report works without it).
-STATE_DIR = "state"
-# The sweep directory layout this reader understands (sweep.json's "sweep_format").
-SWEEP_FORMAT = 1
 # Magic bytes of the figure formats embedded in a report, with their MIME types.
 IMAGE_TYPES = {".png": (b"\x89PNG\r\n\x1a\n", "image/png"), ".gif": (b"GIF8", "image/gif")}
-VERDICTS = ("agrees", "disagrees", "inconclusive")
 
 
 @dataclass
@@ -196,7 +196,7 @@ def _failure(path: Path) -> str | None:
 
 def read_sweep(path: Path, label: str | None = None) -> SweepData:
     fix = "it is written by `vaelab sweep`; run the sweep again to rewrite it"
-    spec_path = path / SWEEP_FILE
+    spec_path = path / MANIFEST
     spec = _object(read_json_file(spec_path, fix), spec_path, "a vaelab sweep file", fix)
     if spec.get("sweep_format") != SWEEP_FORMAT:
         raise VaelabError(f"{shown(spec_path)} has sweep format {spec.get('sweep_format')!r} "
@@ -218,28 +218,30 @@ def read_sweep(path: Path, label: str | None = None) -> SweepData:
                               f"outside the sweep directory; {fix}")
         name = point.get("name")
         run = read_run(run_path, label=str(name) if name is not None else where, point=point)
-        failure = _failure(path / STATE_DIR / f"{run_path.name}.json")
+        # The sweep's {"status": "failed", "error": ...}, read only to show why a run
+        # failed (optional: the report works without it).
+        failure = _failure(layout.status_path(path, run_path.name))
         if failure is not None and run.status != "finished":
             run.status, run.status_note = "failed", failure
         runs.append(run)
 
     summary = findings = None
-    if (path / SUMMARY_FILE).exists():
-        summary = _object(read_json_file(path / SUMMARY_FILE, fix), path / SUMMARY_FILE,
+    if (path / SUMMARY_JSON).exists():
+        summary = _object(read_json_file(path / SUMMARY_JSON, fix), path / SUMMARY_JSON,
                           "a vaelab sweep summary", fix)
         for key in ("metrics", "groups"):
             value = summary.get(key, [])
             if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-                raise VaelabError(f"{shown(path / SUMMARY_FILE)}: \"{key}\" must be a list of "
+                raise VaelabError(f"{shown(path / SUMMARY_JSON)}: \"{key}\" must be a list of "
                                   f"objects; {fix}")
-    if (path / FINDINGS_FILE).exists():
-        findings = _object(read_json_file(path / FINDINGS_FILE, fix), path / FINDINGS_FILE,
+    if (path / FINDINGS_JSON).exists():
+        findings = _object(read_json_file(path / FINDINGS_JSON, fix), path / FINDINGS_JSON,
                            "a vaelab findings file", fix)
         items = findings.get("findings", [])
         if not isinstance(items, list) or not all(isinstance(v, dict) for v in items):
-            raise VaelabError(f"{shown(path / FINDINGS_FILE)}: \"findings\" must be a list of "
+            raise VaelabError(f"{shown(path / FINDINGS_JSON)}: \"findings\" must be a list of "
                               f"objects; {fix}")
-    figures, notes = read_images(path / rundir.FIGURES_DIR)
+    figures, notes = read_images(path / layout.FIGURES_DIR)
     return SweepData(path=path, label=label if label is not None else str(path), spec=spec,
                      summary=summary, findings=findings, figures=figures, runs=runs,
                      notes=notes)
@@ -255,7 +257,7 @@ def read_dir(path: str | Path) -> RunData | SweepData:
     if not path.is_dir():
         raise VaelabError(f"{shown(given)} is a file; give the run or sweep directory that "
                           "holds it")
-    if (path / SWEEP_FILE).exists():
+    if (path / MANIFEST).exists():
         return read_sweep(path, label=given)
     if (path / rundir.CONFIG_FILE).exists():
         return read_run(path, label=given)

@@ -4,8 +4,9 @@ a manifest (sweep.json) and a table of mean ± std over seeds (summary.json / .c
     from vaelab.sweep import read_sweep_file, run_sweep
     summary = run_sweep(read_sweep_file("beta.toml"), "sweeps/beta")
 
-Layout and the rules that make it resumable and safe for concurrent sweep processes are
-in sweep/state.py; backends (local processes, batched, Ray) in sweep/backends.py.
+The directory's layout (file names, format version, verdicts) is sweep/layout.py's; the
+rules that make it resumable and safe for concurrent sweep processes are in
+sweep/state.py; backends (local processes, batched, Ray) in sweep/backends.py.
 """
 
 from vaelab.sweep.backends import BACKENDS

@@ -12,7 +12,7 @@ from typing import Any
 
 from vaelab import rundir
 from vaelab.metrics.shown import MISSING, format_value, with_training_time
-from vaelab.sweep import state
+from vaelab.sweep import layout, state
 
 
 def run_numbers(run_path: Path) -> tuple[dict[str, float], dict[str, str]]:
@@ -74,8 +74,8 @@ def summarize(sweep_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
                     "values": {key: mean_std(vals) for key, vals in g["per_seed"].items()}}
                    for g in groups.values()],
     }
-    rundir.write_json(sweep_dir / state.SUMMARY_JSON, summary)
-    rundir.write_csv(sweep_dir / state.SUMMARY_CSV, csv_rows(summary))
+    rundir.write_json(sweep_dir / layout.SUMMARY_JSON, summary)
+    rundir.write_csv(sweep_dir / layout.SUMMARY_CSV, csv_rows(summary))
     return summary
 
 

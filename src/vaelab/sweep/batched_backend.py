@@ -11,7 +11,7 @@ from typing import Any
 
 from vaelab.errors import VaelabError
 from vaelab.resume import RESUME_FILE
-from vaelab.sweep import state
+from vaelab.sweep import layout, state
 from vaelab.sweep.worker import evaluate_point, run_point, skip_or_claim
 
 
@@ -21,7 +21,7 @@ def run_batched(tasks: list[dict[str, Any]], done: Any) -> None:
 
     groups: dict[tuple, list[tuple[dict[str, Any], Config]]] = {}
     for task in tasks:
-        run_path = Path(task["sweep_dir"]) / state.RUNS_DIR / task["run"]
+        run_path = Path(task["sweep_dir"]) / layout.RUNS_DIR / task["run"]
         config = Config.from_dict(task["config"], where=f"sweep run {task['run']}")
         if (run_path / RESUME_FILE).exists() or unsupported(config):
             done(run_point(task))
@@ -34,7 +34,7 @@ def run_batched(tasks: list[dict[str, Any]], done: Any) -> None:
 
     for members in groups.values():
         sweep_dir = Path(members[0][0]["sweep_dir"])
-        paths = [sweep_dir / state.RUNS_DIR / task["run"] for task, _ in members]
+        paths = [sweep_dir / layout.RUNS_DIR / task["run"] for task, _ in members]
         try:
             # force: these runs are claimed by this process, and a batch that failed
             # before its first epoch may have left a config.json behind.

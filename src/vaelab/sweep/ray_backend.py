@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from vaelab.errors import VaelabError
-from vaelab.sweep import state
+from vaelab.sweep import layout, state
 from vaelab.sweep.worker import cpu_count, run_point, skip_or_claim
 
 FORWARDED_ENV = ("VAELAB_DATA", "VAELAB_CACHE", "VAELAB_MIRROR")
@@ -63,7 +63,7 @@ def train_remote(task: dict[str, Any], payload: bytes | None) -> tuple[dict, byt
     the result with the run directory's bytes."""
     with tempfile.TemporaryDirectory(prefix="vaelab-ray-") as tmp:
         sweep_dir = Path(tmp)
-        run_path = sweep_dir / state.RUNS_DIR / task["run"]
+        run_path = sweep_dir / layout.RUNS_DIR / task["run"]
         if payload is not None:
             unpack(payload, run_path)
         result = run_point({**task, "sweep_dir": str(sweep_dir)}, claim=False)
@@ -132,7 +132,7 @@ def run_ray(tasks: list[dict[str, Any]], address: str | None, done: Any) -> None
             if blocked is not None:
                 done(blocked)
             else:
-                payload = pack(Path(task["sweep_dir"]) / state.RUNS_DIR / task["run"])
+                payload = pack(Path(task["sweep_dir"]) / layout.RUNS_DIR / task["run"])
                 futures[remote.remote(task, payload)] = task
         pending = list(futures)
         while pending:
@@ -142,7 +142,7 @@ def run_ray(tasks: list[dict[str, Any]], address: str | None, done: Any) -> None
             try:
                 result, blob = ray.get(ready[0])
                 if blob is not None:
-                    unpack(blob, sweep_dir / state.RUNS_DIR / task["run"])
+                    unpack(blob, sweep_dir / layout.RUNS_DIR / task["run"])
             except Exception as err:  # noqa: BLE001 - a lost worker fails this run only
                 result = {"run": task["run"], "status": "failed",
                           "error": f"Ray task failed: {type(err).__name__}: {err}"}

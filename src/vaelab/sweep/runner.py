@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from vaelab.errors import VaelabError
 from vaelab.progress import new_progress
-from vaelab.sweep import state
+from vaelab.sweep import layout, state
 from vaelab.sweep.aggregate import summarize
 from vaelab.sweep.backends import BACKENDS, BackendOptions
 from vaelab.sweep.spec import SweepSpec, spec_from_dict
@@ -23,7 +23,7 @@ from vaelab.sweep.worker import make_task
 
 def manifest_entries(spec: SweepSpec) -> list[dict[str, Any]]:
     return [{"name": run.dir_name, "group": run.point, "seed": run.seed,
-             "overrides": run.overrides, "run": f"{state.RUNS_DIR}/{run.dir_name}",
+             "overrides": run.overrides, "run": f"{layout.RUNS_DIR}/{run.dir_name}",
              "config": run.config.to_dict()}
             for run in spec.runs()]
 
@@ -38,11 +38,11 @@ def prepare_manifest(spec: SweepSpec, out: Path, *, force: bool, backend: str,
     entries = manifest_entries(spec)
     with state.sweep_lock(out):
         existing = state.read_manifest(out)
-        if existing is None and any(p.name != state.LOCK_FILE for p in out.iterdir()):
+        if existing is None and any(p.name != layout.LOCK_FILE for p in out.iterdir()):
             raise VaelabError(f"--out {out} is not empty and holds no sweep.json; choose a "
                               "new directory for the sweep")
         if existing is not None and force:
-            for name in (state.RUNS_DIR, state.STATE_DIR):
+            for name in (layout.RUNS_DIR, layout.STATE_DIR):
                 shutil.rmtree(out / name, ignore_errors=True)
             existing = None
         if existing is not None:
@@ -57,7 +57,7 @@ def prepare_manifest(spec: SweepSpec, out: Path, *, force: bool, backend: str,
                                     if p["name"] not in known]
             spec_dict["seeds"] = sorted(set(existing["spec"]["seeds"]) | set(spec.seeds))
         manifest = {
-            "sweep_format": state.SWEEP_FORMAT,
+            "sweep_format": layout.SWEEP_FORMAT,
             "name": spec.name,
             "title": spec.title or spec.name,
             "base": spec.base.to_dict(),
@@ -177,4 +177,4 @@ def load_spec(sweep_dir: str | Path) -> SweepSpec:
     if manifest is None:
         raise VaelabError(f"--resume {sweep_dir}: no sweep.json there; give a directory "
                           "written by `vaelab sweep`")
-    return spec_from_dict(manifest["spec"], where=str(sweep_dir / state.MANIFEST))
+    return spec_from_dict(manifest["spec"], where=str(sweep_dir / layout.MANIFEST))

@@ -1,12 +1,12 @@
 """Where a sweep stands, kept so that a killed sweep resumes and two sweep processes on
-one directory never do the same work or clobber each other's files.
+one directory never do the same work or clobber each other's files (the file names are
+sweep/layout.py's):
 
-    SWEEP/sweep.json              the manifest: spec + points; rewritten atomically under
-                                  SWEEP/.sweep.lock (an flock) by whoever adds points
-    SWEEP/state/<run>.claim       "I am training this run": created with O_EXCL, holding
-                                  the pid and host of the process doing the work
-    SWEEP/state/<run>.json        {"status": "done" | "failed", ...}, written atomically
-    SWEEP/runs/<run>/             the run directory itself
+    manifest (sweep.json)      spec + points; rewritten atomically under the lock file (an
+                               flock) by whoever adds points
+    claim (state/<run>.claim)  "I am training this run": created with O_EXCL, holding the
+                               pid and host of the process doing the work
+    status (state/<run>.json)  {"status": "done" | "failed", ...}, written atomically
 
 A claim whose process has died (same host, pid gone) is stale and may be taken over; the
 takeover renames the stale claim away first, so of two processes racing for it only one
@@ -28,21 +28,15 @@ from typing import Any
 
 from vaelab import rundir
 from vaelab.errors import VaelabError
-
-MANIFEST = "sweep.json"
-SUMMARY_JSON = "summary.json"
-SUMMARY_CSV = "summary.csv"
-RUNS_DIR = "runs"
-STATE_DIR = "state"
-LOCK_FILE = ".sweep.lock"
-SWEEP_FORMAT = 1
+from vaelab.sweep import layout
+from vaelab.sweep.layout import SWEEP_FORMAT, claim_path, status_path
 
 
 @contextmanager
 def sweep_lock(sweep_dir: Path) -> Iterator[None]:
     """An exclusive lock over the manifest; released by the OS if the holder dies."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    with open(sweep_dir / LOCK_FILE, "a+") as handle:
+    with open(sweep_dir / layout.LOCK_FILE, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -51,7 +45,7 @@ def sweep_lock(sweep_dir: Path) -> Iterator[None]:
 
 
 def read_manifest(sweep_dir: Path) -> dict[str, Any] | None:
-    path = sweep_dir / MANIFEST
+    path = sweep_dir / layout.MANIFEST
     if not path.exists():
         return None
     manifest = rundir.read_json(path)
@@ -64,13 +58,10 @@ def read_manifest(sweep_dir: Path) -> dict[str, Any] | None:
 
 
 def write_manifest(sweep_dir: Path, manifest: dict[str, Any]) -> None:
-    rundir.write_json(sweep_dir / MANIFEST, manifest)
+    rundir.write_json(sweep_dir / layout.MANIFEST, manifest)
 
 
 # -- per-run claims ---------------------------------------------------------------------
-def _claim_path(sweep_dir: Path, run_name: str) -> Path:
-    return sweep_dir / STATE_DIR / f"{run_name}.claim"
-
 
 def _alive(claim: dict[str, Any]) -> bool:
     """Whether the claiming process still runs. A claim from another host cannot be
@@ -88,7 +79,7 @@ def _alive(claim: dict[str, Any]) -> bool:
 
 def try_claim(sweep_dir: Path, run_name: str) -> bool:
     """Claim a run for this process; False when a live process holds it."""
-    path = _claim_path(sweep_dir, run_name)
+    path = claim_path(sweep_dir, run_name)
     path.parent.mkdir(parents=True, exist_ok=True)
     body = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                        "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode()
@@ -128,7 +119,7 @@ def _take_over_stale(path: Path) -> bool:
 
 
 def release_claim(sweep_dir: Path, run_name: str) -> None:
-    path = _claim_path(sweep_dir, run_name)
+    path = claim_path(sweep_dir, run_name)
     try:
         claim = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -138,7 +129,7 @@ def release_claim(sweep_dir: Path, run_name: str) -> None:
 
 
 def claimed_by_other(sweep_dir: Path, run_name: str) -> bool:
-    path = _claim_path(sweep_dir, run_name)
+    path = claim_path(sweep_dir, run_name)
     try:
         claim = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -149,7 +140,7 @@ def claimed_by_other(sweep_dir: Path, run_name: str) -> bool:
 
 # -- per-run status ---------------------------------------------------------------------
 def read_status(sweep_dir: Path, run_name: str) -> dict[str, Any]:
-    path = sweep_dir / STATE_DIR / f"{run_name}.json"
+    path = status_path(sweep_dir, run_name)
     if not path.exists():
         return {"status": "pending"}
     try:
@@ -164,6 +155,6 @@ def is_done(sweep_dir: Path, run_name: str) -> bool:
 
 
 def write_status(sweep_dir: Path, run_name: str, status: dict[str, Any]) -> None:
-    rundir.write_json(sweep_dir / STATE_DIR / f"{run_name}.json",
+    rundir.write_json(status_path(sweep_dir, run_name),
                       {**status, "host": socket.gethostname(), "pid": os.getpid(),
                        "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})

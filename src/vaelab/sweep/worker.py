@@ -13,7 +13,7 @@ from typing import Any
 from vaelab import rundir
 from vaelab.errors import VaelabError
 from vaelab.resume import RESUME_FILE
-from vaelab.sweep import state
+from vaelab.sweep import layout, state
 
 
 def cpu_count() -> int:
@@ -48,7 +48,7 @@ def run_point(task: dict[str, Any], *, claim: bool = True) -> dict[str, Any]:
         return {"run": name, "status": "skipped"}
     started = time.perf_counter()
     try:
-        train_and_evaluate(task, sweep_dir / state.RUNS_DIR / name)
+        train_and_evaluate(task, sweep_dir / layout.RUNS_DIR / name)
         result = {"run": name, "status": "done",
                   "seconds": round(time.perf_counter() - started, 2)}
     except VaelabError as err:
