@@ -38,6 +38,8 @@ class TrainState:
 
 @dataclass
 class Member:
+    """One run of a trainee (see the module docstring)."""
+
     model: VAE
     objective: Objective
     config: Config
