@@ -60,8 +60,9 @@ class NonFiniteGuard:
     def before_update(self, finite: torch.Tensor, losses: torch.Tensor,
                       optimizer: torch.optim.Optimizer, batch_index: int, step: int
                       ) -> torch.Tensor:
-        """``finite`` [M]: each model's flag for this step, ``step`` the steps taken before
-        it. Returns the flags the epoch sums count (a stack skips or keeps all models)."""
+        """``finite``: each model's flag for this step ([M], or [] for one model),
+        ``step`` the steps taken before it. Returns the flags that the epoch sums count (a
+        stack skips or keeps all its models)."""
         if self.skip:
             # Fused Adam leaves parameters, moments and its step count untouched when
             # found_inf is 1, reading it on the device: AMP's GradScaler protocol, so
@@ -71,9 +72,9 @@ class NonFiniteGuard:
             optimizer.found_inf = keep.logical_not().float()
             return keep.expand_as(finite)
         if self.check_every == 1 and not bool(finite.all()):
-            bad = [m for m in range(len(finite)) if not bool(finite[m])]
+            bad = [m for m, ok in enumerate(finite.view(-1).tolist()) if not ok]
             self._stop(bad, batches=(batch_index,) * 2, steps=(step + 1,) * 2,
-                       loss_finite=bool(torch.isfinite(losses[bad[0]])))
+                       loss_finite=bool(torch.isfinite(losses.view(-1)[bad[0]])))
         return finite
 
     def due(self, step: int, batch_index: int) -> bool:

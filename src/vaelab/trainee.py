@@ -59,11 +59,13 @@ class Member:
 
 class Trainee:
     """The interface. ``module`` is what the optimiser steps and ``objective`` is called
-    on; the per-model tensors of the loop are [M], one entry per member."""
+    on. The loop's per-model tensors have the shape ``shape``: (M,) for a stack, () for
+    one model, as the objective's terms have [M, B] or [B]."""
 
     module: nn.Module
     objective: Objective
     members: list[Member]
+    shape: tuple[int, ...]
 
     def kl_weight(self, step: int) -> float | torch.Tensor:
         """The members' objectives' KL weights at ``step``, as the objective takes them."""
@@ -71,17 +73,17 @@ class Trainee:
 
     def batch(self, train_x: torch.Tensor, index: torch.Tensor, dynamic: bool
               ) -> torch.Tensor:
-        """The images at ``index`` [M, B] (rows of each member's own permutation), with
-        each member's binarisation draw under dynamic binarisation."""
+        """The images at ``index`` [M, B] (a slice of each member's own permutation,
+        M = 1 for one model), with each member's draw under dynamic binarisation."""
         raise NotImplementedError
 
     def loss_sums(self, out: ObjectiveOutput, x: torch.Tensor) -> torch.Tensor:
-        """Each member's training loss summed over its batch ``x`` [M]."""
+        """Each member's training loss summed over its batch ``x``."""
         raise NotImplementedError
 
     def finite(self, loss: torch.Tensor, losses: torch.Tensor, params: list[torch.Tensor],
                clip: float | None) -> torch.Tensor:
-        """Per member [M]: are its loss and gradients finite? Clips with --grad-clip."""
+        """Per member: are its loss and gradients finite? Clips with --grad-clip."""
         raise NotImplementedError
 
     def write_back(self) -> None:
@@ -103,6 +105,7 @@ class SingleTrainee(Trainee):
         self.members = [member]
         self.module = member.model
         self.objective = member.objective
+        self.shape = ()
 
     def kl_weight(self, step: int) -> float:
         return self.objective.kl_weight(step)
@@ -115,11 +118,11 @@ class SingleTrainee(Trainee):
         return binarize_batch(x, self.members[0].generators["pixels"]) if dynamic else x
 
     def loss_sums(self, out: ObjectiveOutput, x: torch.Tensor) -> torch.Tensor:
-        return out.loss.detach().view(1) * x.shape[0]
+        return out.loss.detach() * x.shape[0]
 
     def finite(self, loss: torch.Tensor, losses: torch.Tensor, params: list[torch.Tensor],
                clip: float | None) -> torch.Tensor:
-        return all_finite(loss.detach(), params, clip).view(1)
+        return all_finite(loss.detach(), params, clip)
 
     def save_resume(self, index: int, optimizer: torch.optim.Optimizer) -> None:
         member = self.members[index]

@@ -3,10 +3,11 @@ device as one tensor (DESIGN rule 6). A batch is an index slice of a seeded rand
 permutation; there is no DataLoader and no per-sample Python in the hot path.
 
 One loop for one model and for a stack of M same-shape models (vaelab.batched): it
-trains a *trainee* (trainee.py), and every per-model tensor has a leading model
-dimension M (1 for a single run). Each member run keeps what training it alone would
-use: its own batch order and binarisation draws, its own KL weight (the objective's
-``kl_weight(step)`` hook), history, checkpoints and resume file.
+trains a *trainee* (trainee.py). Per-model tensors are shaped like the objective's terms
+without the batch dimension: [M] for a stack, [] (a scalar) for one model. Each run of
+a stack keeps what training it alone would use: its own batch order and binarisation
+draws, its own KL weight (its objective's ``kl_weight(step)`` hook), history,
+checkpoints and resume file.
 
 After every epoch, per run: validation (true ELBO), a history row, an atomic checkpoint
 of the weights (model.safetensors), best.safetensors when validation improved, and
@@ -81,9 +82,9 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
     # Per step and model, a row added to the epoch sums: a taken step adds its loss·B,
     # recon, kl and batch size B; a skipped one only a 1 in the last slot (NaN·0 would
     # still be NaN).
-    sizes = torch.full((steps_per_epoch, count), float(batch_size), device=device)
+    sizes = torch.full((steps_per_epoch, *trainee.shape), float(batch_size), device=device)
     sizes[-1] = n - (steps_per_epoch - 1) * batch_size
-    zeros = torch.zeros(count, device=device)
+    zeros = torch.zeros(trainee.shape, device=device)
     skipped_row = torch.tensor([0.0, 0.0, 0.0, 0.0, 1.0], device=device)
     wants_images = any(member.tracker.wants_images for member in members)
     probe = ImageProbe(data) if wants_images else None
@@ -97,8 +98,9 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
         for epoch in range(members[0].state.epoch + 1, train_cfg.epochs + 1):
             trainee.module.train()
             guard.start_epoch(epoch)
-            sums = torch.zeros(count, 5, device=device)  # Σ loss·B, Σ recon, Σ kl, images,
-            started = time.perf_counter()                # skipped steps; per model
+            # Per model [..., 5]: Σ loss·B, Σ recon, Σ kl, images, skipped steps.
+            sums = torch.zeros(*trainee.shape, 5, device=device)
+            started = time.perf_counter()
             orders = torch.stack([torch.randperm(n, generator=member.generators["order"])
                                   for member in members]).to(device)  # [M, N]
             for batch_index in range(steps_per_epoch):
@@ -115,18 +117,18 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
                 # of the per-model losses, so each model gets exactly its own gradient.
                 (out.loss * count if count > 1 else out.loss).backward()
                 with torch.no_grad():
-                    losses = trainee.loss_sums(out, x)  # [M]
+                    losses = trainee.loss_sums(out, x)
                     finite = trainee.finite(out.loss, losses, params, train_cfg.grad_clip)
                 finite = guard.before_update(finite, losses, optimizer, batch_index, step)
                 optimizer.step()
                 step += 1
                 with torch.no_grad():
-                    taken = torch.stack([losses, out.recon.detach().view(count, -1).sum(1),
-                                         out.kl.detach().view(count, -1).sum(1),
-                                         sizes[batch_index], zeros], dim=1)  # [M, 5]
-                    sums += torch.where(finite.unsqueeze(1), taken, skipped_row)
+                    taken = torch.stack([losses, out.recon.detach().sum(-1),
+                                         out.kl.detach().sum(-1), sizes[batch_index], zeros],
+                                        dim=-1)
+                    sums += torch.where(finite.unsqueeze(-1), taken, skipped_row)
                 if guard.due(step, batch_index):
-                    read = sums.tolist()
+                    read = sums.view(count, 5).tolist()
                     guard.after_read([row[4] for row in read], batch_index, step)
                     if step % 10 == 0 or batch_index == steps_per_epoch - 1:
                         loss = sum(row[0] for row in read) / max(sum(row[3] for row in read), 1)
@@ -135,9 +137,10 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
             epoch_seconds = (time.perf_counter() - started) / count
             kl_weights = _per_model(out.kl_weight, count)
             trainee.write_back()
-            for index, (member, totals) in enumerate(zip(members, sums.tolist(), strict=True)):
+            totals = sums.view(count, 5).tolist()
+            for index, member in enumerate(members):
                 member.state.epoch, member.state.step = epoch, step
-                _save_epoch(member, totals, kl_weights[index], val, epoch_seconds)
+                _save_epoch(member, totals[index], kl_weights[index], val, epoch_seconds)
                 trainee.save_resume(index, optimizer)
                 _report(member, probe, console, steps_per_epoch)
             shown = [member.history[-1].get("val_elbo", member.history[-1]["train_elbo"])

@@ -36,6 +36,7 @@ class StackedTrainee(Trainee):
         self.members = members
         self.module = StackedVAE([member.model for member in members])
         self.objective = members[0].objective
+        self.shape = (len(members),)
         self.device = next(self.module.parameters()).device
         self._weights: tuple[list[float], torch.Tensor] | None = None
         # Ordinary Adams, one per model, only to hold the unstacked moments when
