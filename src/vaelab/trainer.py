@@ -119,16 +119,14 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
                 with torch.no_grad():
                     losses = trainee.loss_sums(out, x)
                     finite = trainee.finite(out.loss, losses, params, train_cfg.grad_clip)
-                finite = guard.before_update(finite, losses, optimizer, batch_index, step)
-                optimizer.step()
-                step += 1
-                with torch.no_grad():
-                    taken = torch.stack([losses, out.recon.detach().sum(-1),
-                                         out.kl.detach().sum(-1), sizes[batch_index], zeros],
-                                        dim=-1)
+                    finite = guard.before_update(finite, losses, optimizer, batch_index, step)
+                    optimizer.step()
+                    step += 1
+                    taken = torch.stack([losses, out.recon.sum(-1), out.kl.sum(-1),
+                                         sizes[batch_index], zeros], dim=-1)
                     sums += torch.where(finite.unsqueeze(-1), taken, skipped_row)
                 if guard.due(step, batch_index):
-                    read = sums.view(count, 5).tolist()
+                    read = sums.tolist() if trainee.shape else [sums.tolist()]  # per model
                     guard.after_read([row[4] for row in read], batch_index, step)
                     if step % 10 == 0 or batch_index == steps_per_epoch - 1:
                         loss = sum(row[0] for row in read) / max(sum(row[3] for row in read), 1)
