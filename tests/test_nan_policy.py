@@ -46,7 +46,7 @@ class Poisoned:
             raise AttributeError(name)
         return getattr(self.inner, name)
 
-    def __call__(self, model, x, step, generator=None):
+    def __call__(self, model, x, step, generator=None, kl_weight=None):
         if not self.params:  # once: a hook that can poison the gradient of one weight
             weight = next(model.decoder.parameters())
             weight.register_hook(
@@ -54,7 +54,7 @@ class Poisoned:
         self.params[step] = [p.detach().clone() for p in model.parameters()]
         self.adam[step] = [{k: v.clone() for k, v in s.items()}
                            for s in self.optimizers[-1].state.values()]
-        out = self.inner(model, x, step, generator=generator)
+        out = self.inner(model, x, step, generator=generator, kl_weight=kl_weight)
         self.poison_now = step in self.bad_steps and self.where == "grad"
         if step in self.bad_steps:
             if self.files is None:

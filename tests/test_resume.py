@@ -81,9 +81,14 @@ def _kill_after_rows(tmp_path, env, rows: int) -> None:
     process = subprocess.Popen(train_command(tmp_path / "killed", 6), env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     history = tmp_path / "killed" / "history.csv"
+    # history.csv of an epoch is written just before its resume.safetensors: until the
+    # first resume file exists there is nothing to resume (the run never completed an
+    # epoch), so the kill after row 1 waits for it too.
+    resume = tmp_path / "killed" / "resume.safetensors"
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None:
-        if history.exists() and len(history.read_text().splitlines()) > rows:
+        if (history.exists() and len(history.read_text().splitlines()) > rows
+                and resume.exists()):
             break
         time.sleep(0.005)
     process.send_signal(signal.SIGKILL)

@@ -86,8 +86,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
         def __getattr__(self, name):
             return getattr(self.inner, name)
 
-        def __call__(self, model, x, step, generator=None):
-            out = self.inner(model, x, step, generator=generator)
+        def __call__(self, model, x, step, generator=None, kl_weight=None):
+            out = self.inner(model, x, step, generator=generator, kl_weight=kl_weight)
             if step >= 30:  # digits: 1294 training images = 21 steps of 64 per epoch
                 out.loss = out.loss * float("nan")
             return out

@@ -9,8 +9,6 @@
 from __future__ import annotations
 
 import math
-import platform
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -19,20 +17,14 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from vaelab import rundir, tracking
+from vaelab import lifecycle, rundir, tracking
 from vaelab.config import Config
 from vaelab.data import prepare_data
 from vaelab.errors import VaelabError
-from vaelab.evaluate import elbo_metrics
-from vaelab.figures import write_figures
 from vaelab.model import VAE
 from vaelab.objectives import build_objective
-from vaelab.resume import RESUME_FILE
 from vaelab.run import Run, load_run, resolve_device
 from vaelab.trainer import train_model
-
-RUN_FILES = [rundir.CONFIG_FILE, rundir.MODEL_FILE, rundir.BEST_FILE, rundir.HISTORY_FILE,
-             rundir.METRICS_FILE, rundir.FIGURES_DIR, RESUME_FILE]
 
 
 def resolve_config(config: Config | dict | str | Path | None, overrides: dict[str, Any]
@@ -55,45 +47,6 @@ def resolve_config(config: Config | dict | str | Path | None, overrides: dict[st
 def default_run_path(config: Config) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{config.data.dataset}-{config.objective.name}-{stamp}"
-
-
-def prepare_run_path(path: Path, *, force: bool) -> None:
-    """Refuse to write into an existing run unless ``force``: nothing saved is lost by
-    accident. With ``force`` only vaelab's own files are replaced."""
-    if path.exists() and not path.is_dir():
-        raise VaelabError(f"--out {path} is a file; give a directory path")
-    if path.is_dir() and any(path.iterdir()):
-        if not force:
-            raise VaelabError(f"--out {path} already exists and is not empty; choose another "
-                              "--out, pass --resume to continue it, or --force to overwrite "
-                              "it")
-        for name in RUN_FILES:
-            target = path / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            else:
-                target.unlink(missing_ok=True)
-    path.mkdir(parents=True, exist_ok=True)
-
-
-def run_provenance(config: Config, command: list[str], device: torch.device,
-                   parameters: dict[str, int], data: Any) -> dict[str, Any]:
-    """config.json of a new run: the resolved config and everything needed to redo it."""
-    from vaelab import __version__
-
-    return {
-        "config": config.to_dict(),
-        "command": command,
-        "run_format": rundir.RUN_FORMAT,
-        "vaelab_version": __version__,
-        "torch_version": torch.__version__,
-        "python_version": platform.python_version(),
-        "seed": config.train.seed,
-        "device": str(device),
-        "parameters": parameters,
-        "data": data.describe(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
 
 
 def train(config: Config | dict | str | Path | None = None, *, out: str | Path | None = None,
@@ -131,8 +84,8 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
 
     counts = model.parameter_counts()
     if resume is None:
-        prepare_run_path(run_path, force=force)
-        info = run_provenance(config, command, device, counts, data)
+        lifecycle.prepare(run_path, force=force)
+        info = lifecycle.provenance(config, command, device, counts, data)
     # Started before config.json is written: a tracker that cannot start leaves no run.
     tracker = tracking.build_tracker(trackers, run_path=run_path, info=info,
                                      settings={"mlflow": {"experiment": mlflow_experiment}})
@@ -163,20 +116,7 @@ def _train_and_evaluate(model: VAE, objective, data, config: Config, run_path: P
     train_model(model, objective, data, config, run_path, progress=progress, console=console,
                 resume=resume, tracker=tracker)
 
-    return finish_run(run_path, data, device, figures=figures)
-
-
-def finish_run(run_path: Path, data: Any, device: torch.device, *, figures: bool) -> Run:
-    """After training: load the run back, score the test split (metrics.json) and draw
-    the default figures."""
-    run = load_run(run_path, device=str(device))
-    run.__dict__["data"] = data  # reuse the prepared splits (cached_property slot)
-    test = elbo_metrics(run.model, data, "test", batch_size=run.config.train.eval_batch_size)
-    if test:
-        rundir.merge_json(run_path / rundir.METRICS_FILE, {"test": test})
-    if figures:
-        write_figures(run)
-    return run
+    return lifecycle.finish(run_path, model, data, info, figures=figures)
 
 
 def _resumed_config(run_path: Path, config: Any, overrides: dict[str, Any],

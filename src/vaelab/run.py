@@ -4,7 +4,6 @@ notebooks. Everything here reads the run directory only (DESIGN rule 5)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,9 @@ class Run:
     config: Config
     model: VAE
     info: dict[str, Any] = field(default_factory=dict)  # provenance from config.json
+    # The prepared data splits when already in hand (right after training); otherwise
+    # ``data`` prepares them on first use.
+    prepared: PreparedData | None = field(default=None, repr=False)
 
     @property
     def history(self) -> list[dict[str, float]]:
@@ -56,10 +58,12 @@ class Run:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    @cached_property
+    @property
     def data(self) -> PreparedData:
         """The run's data splits, prepared exactly as for training (same split seed)."""
-        return prepare_data(self.config.data, self.device)
+        if self.prepared is None:
+            self.prepared = prepare_data(self.config.data, self.device)
+        return self.prepared
 
     @property
     def figures_dir(self) -> Path:

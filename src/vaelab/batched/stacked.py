@@ -21,7 +21,6 @@ from torch import nn
 
 from vaelab.model import VAE
 from vaelab.networks.mlp import GatedLinear
-from vaelab.objectives import Objective
 from vaelab.posterior import DiagonalGaussian
 
 
@@ -85,9 +84,10 @@ class StackedVAE(nn.Module):
         self.models = len(models)
         self.encoder = stack_layers([model.encoder for model in models])
         self.decoder = stack_layers([model.decoder for model in models])
-        # Plain attributes, not submodules: the stacked state is the networks only.
-        self.__dict__["likelihood"] = models[0].likelihood
-        self.__dict__["prior"] = models[0].prior
+        # Shared submodules without parameters (batched/key.py checks it): the stacked
+        # parameters are the networks' only.
+        self.likelihood = models[0].likelihood
+        self.prior = models[0].prior
         self.latent_dim = models[0].latent_dim
         self.config = models[0].config
 
@@ -104,32 +104,3 @@ class StackedVAE(nn.Module):
         checkpoints, which then run the existing single-model code)."""
         model.load_state_dict({name: unstack(name, tensor, index)
                                for name, tensor in self.named_parameters()}, strict=True)
-
-
-class PerModelWeight:
-    """The objective of a batch whose KL weight w(step) = β·schedule(step) differs per
-    model (β sweeps, warm-up sweeps). ``kl_weight`` returns a [M, 1] tensor, which
-    broadcasts against the objective's [M, B] KL term; every other attribute is the
-    first model's objective (the batch key makes them equal)."""
-
-    def __init__(self, objectives: list[Objective], device: torch.device):
-        self.objectives = objectives
-        self.template = objectives[0]
-        self.device = device
-        self._last: tuple[list[float], torch.Tensor] | None = None
-
-    def kl_weight(self, step: int) -> torch.Tensor:
-        weights = [objective.kl_weight(step) for objective in self.objectives]
-        # Reused while the weights stay the same (after warm-up: always), which saves a
-        # host-to-device copy per step on CUDA.
-        if self._last is None or self._last[0] != weights:
-            self._last = (weights, torch.tensor(weights, device=self.device).unsqueeze(1))
-        return self._last[1]  # [M, 1]
-
-    def __getattr__(self, name: str):
-        return getattr(self.template, name)
-
-    def __call__(self, model: StackedVAE, x: torch.Tensor, step: int):
-        # The objective's own code, with this object as ``self`` so that its
-        # ``self.kl_weight(step)`` is the per-model one.
-        return type(self.template).__call__(self, model, x, step)

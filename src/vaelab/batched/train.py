@@ -11,16 +11,17 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from vaelab import rundir
-from vaelab.api import prepare_run_path
+from vaelab import lifecycle, rundir
 from vaelab.batched.key import check_batch
-from vaelab.batched.loop import train_stacked
+from vaelab.batched.trainee import StackedTrainee
 from vaelab.config import Config
 from vaelab.data import prepare_data
 from vaelab.errors import VaelabError
 from vaelab.model import VAE
 from vaelab.objectives import build_objective
 from vaelab.run import resolve_device
+from vaelab.trainee import Member
+from vaelab.trainer import train
 
 
 def train_batched(configs: list[Config], run_paths: list[Path], *, progress: bool = True,
@@ -55,10 +56,11 @@ def train_batched(configs: list[Config], run_paths: list[Path], *, progress: boo
                               f"but this model also has {', '.join(outside)}; train it with "
                               "the sequential backend")
 
-    for index, (config, model, path) in enumerate(zip(configs, models, run_paths, strict=True)):
-        prepare_run_path(path, force=force)
-        rundir.write_json(path / rundir.CONFIG_FILE,
-                          _provenance(config, model, data, device, command, index, run_paths))
+    infos = [_provenance(config, model, data, device, command, index, run_paths)
+             for index, (config, model) in enumerate(zip(configs, models, strict=True))]
+    for path, info in zip(run_paths, infos, strict=True):
+        lifecycle.prepare(path, force=force)
+        rundir.write_json(path / rundir.CONFIG_FILE, info)
     console = Console(stderr=True, quiet=not progress)
     counts = models[0].parameter_counts()
     console.print(f"[bold]vaelab[/] training {len(models)} models as one batch on {device}: "
@@ -67,13 +69,10 @@ def train_batched(configs: list[Config], run_paths: list[Path], *, progress: boo
     console.print(f"  {models[0].likelihood.describe()} likelihood · "
                   f"{models[0].prior.describe()} prior · objectives "
                   f"{'; '.join(objective.describe() for objective in objectives)}")
-    train_stacked(models, objectives, data, configs, run_paths, progress=progress,
-                  console=console)
-
-    from vaelab.api import finish_run
-
-    for path in run_paths:
-        finish_run(path, data, device, figures=figures)
+    members = [Member(*run) for run in zip(models, objectives, configs, run_paths, strict=True)]
+    train(StackedTrainee(members), data, progress=progress, console=console)
+    for path, model, info in zip(run_paths, models, infos, strict=True):
+        lifecycle.finish(path, model, data, info, figures=figures)
     return run_paths
 
 
@@ -98,10 +97,8 @@ def _check_run_paths(configs: list[Config], run_paths: list[Path], *, force: boo
 def _provenance(config: Config, model: VAE, data, device: torch.device, command: list[str],
                 index: int, run_paths: list[Path]) -> dict:
     """api.train's config.json for one run, plus how it was trained."""
-    from vaelab.api import run_provenance
-
     return {
-        **run_provenance(config, command, device, model.parameter_counts(), data),
+        **lifecycle.provenance(config, command, device, model.parameter_counts(), data),
         "backend": "batched",
         "batch": {
             "index": index,
