@@ -31,15 +31,15 @@ PRIOR_CASES = examples_of(PRIORS)
 def make_likelihood(name, data_dim=6, **options):
     """A likelihood over ``data_dim`` pixels; one that needs a real model (the perceptual
     loss's classifier) is built inside a VAE for the 8×8 digits, so data_dim is 64."""
-    if LIKELIHOODS.get(name).needs_model:
+    if LIKELIHOODS.get(name).needs_features:
         if data_dim == 1:
             pytest.skip("needs whole images")
+        from vaelab.build import build_model
         from vaelab.config import Config
-        from vaelab.model import VAE
 
         config = Config.from_dict({"data": {"dataset": "digits"}, "network": {"hidden": [8]},
                                    "likelihood": {"name": name, **options}})
-        return VAE(config, (8, 8)).likelihood
+        return build_model(config, (8, 8)).likelihood
     return build_likelihood(LikelihoodConfig(name=name, **options), data_dim)
 
 
@@ -286,3 +286,22 @@ def test_every_component_describes_itself_in_one_line_from_its_config(registry):
             assert isinstance(line, str) and line and "\n" not in line
             # The config round-trips through its stored form.
             assert Config.from_dict(config.to_dict()) == config
+
+
+def test_building_a_perceptual_model_loads_nothing_until_features_are_handed_in(monkeypatch):
+    """The perceptual loss's classifier is built once by vaelab.build, outside the model:
+    constructing the VAE loads no data set and trains nothing."""
+    import vaelab.classifier
+    from vaelab.config import Config
+    from vaelab.errors import VaelabError
+    from vaelab.model import VAE
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model constructor loaded the classifier")
+
+    monkeypatch.setattr(vaelab.classifier, "load_or_train_classifier", refuse)
+    config = Config.from_dict({"data": {"dataset": "digits"}, "network": {"hidden": [8]},
+                               "likelihood": {"name": "perceptual"}})
+    model = VAE(config, (8, 8))
+    with pytest.raises(VaelabError, match="no feature network"):
+        model.likelihood.log_prob(torch.rand(2, 64), torch.zeros(2, 64))

@@ -18,10 +18,11 @@ import torch
 from rich.console import Console
 
 from vaelab import lifecycle, rundir, tracking
+from vaelab.build import build_model
 from vaelab.config import Config
 from vaelab.data import prepare_data
+from vaelab.describe import describe_model
 from vaelab.errors import VaelabError
-from vaelab.model import VAE
 from vaelab.objectives import build_objective
 from vaelab.run import Run, load_run, resolve_device
 from vaelab.trainer import train_model
@@ -76,7 +77,7 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
     # Everything that can fail on bad input happens before anything is written.
     data = prepare_data(config.data, device)
     torch.manual_seed(config.train.seed)
-    model = VAE(config, data.image_shape).to(device)
+    model = build_model(config, data.image_shape, progress=progress).to(device)
     model.likelihood.check_support(data.train.x, f"training data of {config.data.dataset}")
     steps_per_epoch = math.ceil(len(data.train) / config.train.batch_size)
     objective = build_objective(config.objective, steps_per_epoch)
@@ -90,33 +91,21 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
     tracker = tracking.build_tracker(trackers, run_path=run_path, info=info,
                                      settings={"mlflow": {"experiment": mlflow_experiment}})
     try:
-        run = _train_and_evaluate(model, objective, data, config, run_path, info,
-                                  tracker=tracker, resume=resume is not None,
-                                  progress=progress, console=console, figures=figures)
+        rundir.write_json(run_path / rundir.CONFIG_FILE, info)
+        verb = "resuming" if resume is not None else "training"
+        console.print(f"[bold]vaelab[/] {verb} on {device}: {counts['total']:,} parameters "
+                      f"(encoder {counts['encoder']:,}, decoder {counts['decoder']:,}, "
+                      f"likelihood {counts['likelihood']:,}, prior {counts['prior']:,}); "
+                      f"{len(data.train):,} training images → {run_path}")
+        console.print(f"  {describe_model(config)}")
+        train_model(model, objective, data, config, run_path, progress=progress,
+                    console=console, resume=resume is not None, tracker=tracker)
+        run = lifecycle.finish(run_path, model, data, info, figures=figures)
     except BaseException:
         tracker.finish(run_path, failed=True)
         raise
     tracker.finish(run_path)
     return run
-
-
-def _train_and_evaluate(model: VAE, objective, data, config: Config, run_path: Path,
-                        info: dict, *, tracker: tracking.Tracker, resume: bool,
-                        progress: bool, console: Console, figures: bool) -> Run:
-    device = next(model.parameters()).device
-    counts = model.parameter_counts()
-    rundir.write_json(run_path / rundir.CONFIG_FILE, info)
-    verb = "resuming" if resume else "training"
-    console.print(f"[bold]vaelab[/] {verb} on {device}: {counts['total']:,} parameters "
-                  f"(encoder {counts['encoder']:,}, decoder {counts['decoder']:,}, likelihood "
-                  f"{counts['likelihood']:,}, prior {counts['prior']:,}); "
-                  f"{len(data.train):,} training images → {run_path}")
-    console.print(f"  {model.likelihood.describe()} likelihood · {model.prior.describe()} "
-                  f"prior · objective {objective.describe()}")
-    train_model(model, objective, data, config, run_path, progress=progress, console=console,
-                resume=resume, tracker=tracker)
-
-    return lifecycle.finish(run_path, model, data, info, figures=figures)
 
 
 def _resumed_config(run_path: Path, config: Any, overrides: dict[str, Any],

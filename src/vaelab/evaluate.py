@@ -105,7 +105,6 @@ def elbo_metrics(model: VAE, data: PreparedData, split_name: str, *, batch_size:
     numbers = {
         "split": split_name,
         "images": len(scored),
-        "binarization": binarization_note(data.binarize),
         "estimator": (f"single-sample ELBO (β = 1, 1 posterior sample per image, seed {seed})"
                       if objective.is_variational else "autoencoder reconstruction error at "
                       "the posterior mean (no KL: not an ELBO)"),
@@ -118,5 +117,6 @@ def elbo_metrics(model: VAE, data: PreparedData, split_name: str, *, batch_size:
                            "" if value is None else "; of −ELBO, a bound on the NLL"))
     else:
         numbers["recon"] = stats["recon"]
+    numbers["binarization"] = binarization_note(data.binarize)
     numbers["likelihood_is_density"] = bool(model.likelihood.is_density)
     return numbers

@@ -31,7 +31,6 @@ class VAE(nn.Module):
         self.encoder = networks.encoder
         self.decoder = networks.decoder
         self.prior: Prior = build_prior(config.prior, self.latent_dim)
-        self.likelihood.bind(self)
         self.prior.bind(self)
 
     # -- the pieces the objectives use (flat tensors) --------------------------------

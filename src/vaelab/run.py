@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from vaelab import rundir
+from vaelab.build import build_model
 from vaelab.config import Config
 from vaelab.data import PreparedData, prepare_data
 from vaelab.errors import VaelabError
@@ -93,7 +94,7 @@ def load_run(path: str | Path, *, checkpoint: str = "last", device: str = "cpu")
                           "not written by vaelab")
     rundir.check_format(metadata.get("run_format"), checkpoint_path)
     config = Config.from_dict(metadata["config"], where=str(checkpoint_path))
-    model = VAE(config, tuple(metadata["image_shape"]))
+    model = build_model(config, tuple(metadata["image_shape"]))
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as err:

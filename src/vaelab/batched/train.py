@@ -14,8 +14,10 @@ from rich.console import Console
 from vaelab import lifecycle, rundir
 from vaelab.batched.key import check_batch
 from vaelab.batched.trainee import StackedTrainee
+from vaelab.build import build_model
 from vaelab.config import Config
 from vaelab.data import prepare_data
+from vaelab.describe import describe_model
 from vaelab.errors import VaelabError
 from vaelab.model import VAE
 from vaelab.objectives import build_objective
@@ -43,7 +45,7 @@ def train_batched(configs: list[Config], run_paths: list[Path], *, progress: boo
         # Exactly as api.train builds it, so each model starts from the weights that
         # training it alone would start from.
         torch.manual_seed(config.train.seed)
-        models.append(VAE(config, data.image_shape).to(device))
+        models.append(build_model(config, data.image_shape, progress=progress).to(device))
     models[0].likelihood.check_support(data.train.x, f"training data of {shared.data.dataset}")
     steps_per_epoch = math.ceil(len(data.train) / shared.train.batch_size)
     objectives = [build_objective(config.objective, steps_per_epoch) for config in configs]
@@ -66,9 +68,8 @@ def train_batched(configs: list[Config], run_paths: list[Path], *, progress: boo
     console.print(f"[bold]vaelab[/] training {len(models)} models as one batch on {device}: "
                   f"{counts['total']:,} parameters each; {len(data.train):,} training images "
                   f"→ {', '.join(str(path) for path in run_paths)}")
-    console.print(f"  {models[0].likelihood.describe()} likelihood · "
-                  f"{models[0].prior.describe()} prior · objectives "
-                  f"{'; '.join(objective.describe() for objective in objectives)}")
+    for path, config in zip(run_paths, configs, strict=True):
+        console.print(f"  {path.name}: {describe_model(config)}")
     members = [Member(*run) for run in zip(models, objectives, configs, run_paths, strict=True)]
     train(StackedTrainee(members), data, progress=progress, console=console)
     for path, model, info in zip(run_paths, models, infos, strict=True):

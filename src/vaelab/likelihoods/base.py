@@ -33,8 +33,9 @@ class Likelihood(nn.Module):
     # density only for binary data; perceptual is never one): then the "ELBO" is not a
     # bound on log p(x) and outputs must say so.
     is_density: bool = True
-    # True when ``bind`` needs a real model and dataset (the perceptual loss's classifier).
-    needs_model: bool = False
+    # True for a loss on features of a network it does not own (the perceptual loss on the
+    # dataset's classifier): vaelab.build.build_model hands them in (attach_features).
+    needs_features: bool = False
 
     def __init__(self, cfg, data_dim: int):
         super().__init__()
@@ -60,9 +61,10 @@ class Likelihood(nn.Module):
         if not torch.isfinite(x).all():
             raise VaelabError(f"{what} contains NaN or infinite values; clean the data")
 
-    def bind(self, model: nn.Module) -> None:
-        """Called once the model is built; likelihoods that need more than their config
-        (the perceptual loss loads the dataset's classifier) set themselves up here."""
+    def attach_features(self, network: nn.Module, info: dict) -> None:
+        """Hand in the frozen feature network of a ``needs_features`` likelihood (built
+        once, outside the model, by vaelab.build)."""
+        raise TypeError(f"the {self.cfg.name} likelihood takes no feature network")
 
     @classmethod
     def describe_config(cls, cfg) -> str:

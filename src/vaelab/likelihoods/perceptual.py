@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vaelab.errors import VaelabError
 from vaelab.likelihoods.base import LIKELIHOODS, Likelihood, check_unit_interval
 from vaelab.options import option
 
@@ -52,7 +53,7 @@ class Perceptual(Likelihood):
 
     examples = [{}, {"perceptual_weight": 0.01, "pixel_loss": "bce"}]
     is_density = False
-    needs_model = True
+    needs_features = True
     support = "unit-interval"
 
     def __init__(self, cfg, data_dim: int):
@@ -60,18 +61,18 @@ class Perceptual(Likelihood):
         self._classifier: list[nn.Module] = []  # frozen, cached apart: not a submodule
         self.classifier_info: dict = {}
 
-    def bind(self, model: nn.Module) -> None:
-        from vaelab.classifier import load_or_train_classifier
-
-        classifier, info = load_or_train_classifier(model.config.data.dataset,
-                                                    model.config.data, "cpu", progress=True)
-        for parameter in classifier.parameters():
+    def attach_features(self, network: nn.Module, info: dict) -> None:
+        for parameter in network.parameters():
             parameter.requires_grad_(False)
-        self._classifier = [classifier]
+        self._classifier = [network]
         self.classifier_info = {key: info[key] for key in ("dataset", "key", "test_accuracy")
                                 if key in info}
 
     def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        if not self._classifier:
+            raise VaelabError("the perceptual loss has no feature network; build the model "
+                              "with vaelab.build.build_model, which attaches the dataset's "
+                              "classifier")
         classifier = self._classifier[0]
         if next(classifier.parameters()).device != images.device:
             classifier.to(images.device)

@@ -1,0 +1,25 @@
+"""Building a model for training or loading: the VAE from its config, plus what a
+component needs from outside the model, built once here (DESIGN: constructing a model
+loads no data set and trains nothing). Today that is the perceptual loss's feature
+network, the dataset's cached domain classifier (vaelab/classifier.py), which may be
+trained on first use.
+"""
+
+from __future__ import annotations
+
+from vaelab.config import Config
+from vaelab.model import VAE
+
+
+def build_model(config: Config, image_shape: tuple[int, ...], *, progress: bool = False
+                ) -> VAE:
+    """The model of ``config`` for images of ``image_shape``, with its feature network
+    attached when its likelihood needs one."""
+    from vaelab.classifier import load_or_train_classifier
+
+    model = VAE(config, image_shape)
+    if model.likelihood.needs_features:
+        network, info = load_or_train_classifier(config.data.dataset, config.data, "cpu",
+                                                 progress=progress)
+        model.likelihood.attach_features(network, info)
+    return model
