@@ -81,8 +81,9 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
     n = train_x.shape[0]
     batch_size = train_cfg.batch_size
 
-    def extra_batch() -> torch.Tensor:
+    def extra_batch() -> torch.Tensor:  # a second batch for the objective's auxiliaries
         return trainee.extra_batch(train_x, batch_size, dynamic)
+
     steps_per_epoch = math.ceil(n / batch_size)
     guard = NonFiniteGuard(train_cfg.nan_policy, device, [m.run_path for m in members],
                            steps_per_epoch)
