@@ -141,6 +141,7 @@ def test_mismatched_configs_name_the_differing_field(tmp_path):
 @pytest.mark.parametrize("overrides, reason", [
     (dict(network="conv"), "--network conv"),
     (dict(objective="iwae"), "--objective iwae"),
+    (dict(objective="factorvae"), "--objective factorvae trains its own discriminator"),
     (dict(free_bits=0.5), "--free-bits"),
     (dict(prior="vampprior"), "--prior vampprior"),
     (dict(prior="mog"), "--prior mog"),

@@ -260,6 +260,7 @@ def test_objective_returns_a_finite_loss_that_trains_the_encoder(name, options):
     model = VAE(config, (2, 3))
     objective = build_objective(config.objective, steps_per_epoch=2)
     objective.check(model)
+    objective.attach(model)  # what the training loop does: builds any auxiliary networks
     x = torch.rand(16, 6, generator=torch.Generator().manual_seed(1)).round()
     out = objective(model, x, 3, generator=torch.Generator().manual_seed(2))
     again = objective(model, x, 3, generator=torch.Generator().manual_seed(2))
@@ -269,6 +270,13 @@ def test_objective_returns_a_finite_loss_that_trains_the_encoder(name, options):
     out.loss.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0
                for p in model.encoder.parameters())
+    # An objective's auxiliary networks take a finite step of their own optimiser.
+    for name, auxiliary in objective.auxiliaries.items():
+        before = [p.detach().clone() for p in auxiliary.module.parameters()]
+        objective.step_auxiliaries(model, x, 4, lambda: x.flip(0))
+        after = list(auxiliary.module.parameters())
+        assert all(torch.isfinite(p).all() for p in after), name
+        assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True)), name
 
 
 @pytest.mark.parametrize("registry", [DATASETS, NETWORKS, LIKELIHOODS, PRIORS, OBJECTIVES],

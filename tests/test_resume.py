@@ -44,8 +44,8 @@ def test_resume_after_stopping_equals_an_uninterrupted_run(tmp_path):
     assert info["config"]["train"]["epochs"] == 4 and len(info["resumed"]) == 1
 
 
-def train_command(out, epochs):
-    options = {**TINY, "epochs": epochs}
+def train_command(out, epochs, options=TINY):
+    options = {**options, "epochs": epochs}
     args = [f"--{key.replace('_', '-')}={value}" for key, value in options.items()]
     return [sys.executable, "-c", "from vaelab.cli import main; main()", "train", *args,
             "--quiet", "--out", str(out)]
@@ -77,8 +77,8 @@ def _kill_during_write(tmp_path, env, target: str, nth: int) -> None:
     assert result.returncode == -signal.SIGKILL
 
 
-def _kill_after_rows(tmp_path, env, rows: int) -> None:
-    process = subprocess.Popen(train_command(tmp_path / "killed", 6), env=env,
+def _kill_after_rows(tmp_path, env, rows: int, options=TINY) -> None:
+    process = subprocess.Popen(train_command(tmp_path / "killed", 6, options), env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     history = tmp_path / "killed" / "history.csv"
     # history.csv of an epoch is written just before its resume.safetensors: until the
@@ -116,6 +116,35 @@ def test_resume_after_sigkill_is_bit_for_bit(tmp_path, how):
     assert_same_run(tmp_path / "whole", tmp_path / "killed")
     # No temporary file of an interrupted write is left behind.
     assert not [p for p in (tmp_path / "killed").iterdir() if p.name.endswith(".tmp")]
+
+
+# An objective with an auxiliary network and optimiser of its own (Kim & Mnih 2018).
+FACTORVAE = {**TINY, "objective": "factorvae", "discriminator_hidden": "16,16", "gamma": 5.0}
+
+
+def test_factorvae_resume_after_stopping_equals_an_uninterrupted_run(tmp_path):
+    vaelab.train(out=tmp_path / "whole", epochs=3, progress=False, figures=False, **FACTORVAE)
+    vaelab.train(out=tmp_path / "split", epochs=1, progress=False, figures=False, **FACTORVAE)
+    vaelab.train(resume=tmp_path / "split", epochs=3, progress=False, figures=False)
+    # model.safetensors holds the discriminator too: it is compared tensor by tensor.
+    assert any(name.startswith("auxiliary.") for name in weights(tmp_path / "whole"))
+    assert_same_run(tmp_path / "whole", tmp_path / "split")
+    whole, _ = rundir.load_checkpoint(tmp_path / "whole" / "resume.safetensors")
+    split, _ = rundir.load_checkpoint(tmp_path / "split" / "resume.safetensors")
+    for name in [n for n in whole if n.startswith("auxiliary.")]:
+        assert torch.equal(whole[name], split[name]), name
+
+
+@pytest.mark.slow
+def test_factorvae_resume_after_sigkill_is_bit_for_bit(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(train_command(tmp_path / "whole", 6, FACTORVAE), check=True, env=env,
+                   capture_output=True)
+    _kill_after_rows(tmp_path, env, 2, FACTORVAE)
+    resume = [sys.executable, "-c", "from vaelab.cli import main; main()", "train",
+              "--resume", str(tmp_path / "killed"), "--quiet"]
+    subprocess.run(resume, check=True, env=env, capture_output=True)
+    assert_same_run(tmp_path / "whole", tmp_path / "killed")
 
 
 def test_resume_refuses_other_options_and_missing_state(tmp_path):

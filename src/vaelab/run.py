@@ -95,8 +95,9 @@ def load_run(path: str | Path, *, checkpoint: str = "last", device: str = "cpu")
     rundir.check_format(metadata.get("run_format"), checkpoint_path)
     config = Config.from_dict(metadata["config"], where=str(checkpoint_path))
     model = build_model(config, tuple(metadata["image_shape"]))
+    own = {key: t for key, t in tensors.items() if not key.startswith(rundir.AUXILIARY_PREFIX)}
     try:
-        model.load_state_dict(tensors, strict=True)
+        model.load_state_dict(own, strict=True)
     except RuntimeError as err:
         first = str(err).strip().splitlines()[0]
         raise VaelabError(f"checkpoint in {path} does not match its config ({first}); the "

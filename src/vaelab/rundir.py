@@ -37,6 +37,9 @@ HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 FIGURES_DIR = "figures"
 CHECKPOINTS = {"last": MODEL_FILE, "best": BEST_FILE}
+# Checkpoint tensors of an objective's auxiliary networks (FactorVAE's discriminator):
+# "auxiliary.NAME.TENSOR", beside the model's own.
+AUXILIARY_PREFIX = "auxiliary."
 # The layout of run directories and checkpoints. Bump it when a change makes old runs
 # unreadable; readers refuse other formats with a clear message instead of guessing.
 RUN_FORMAT = 1

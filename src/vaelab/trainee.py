@@ -71,6 +71,16 @@ class Trainee:
         """The members' objectives' KL weights at ``step``, as the objective takes them."""
         raise NotImplementedError
 
+    def attach(self) -> None:
+        """Let the objective build the networks it trains itself (``Objective.attach``).
+        A stack has none: objectives with auxiliaries are not stackable."""
+
+    def extra_batch(self, train_x: torch.Tensor, batch_size: int, dynamic: bool
+                    ) -> torch.Tensor:
+        """A fresh random batch for the objective's auxiliaries, independent of the
+        loop's batch order (FactorVAE's second batch)."""
+        raise NotImplementedError(f"{type(self).__name__} has no auxiliary batches")
+
     def batch(self, train_x: torch.Tensor, index: torch.Tensor, dynamic: bool
               ) -> torch.Tensor:
         """The images at ``index`` [M, B] (a slice of each member's own permutation,
@@ -110,6 +120,21 @@ class SingleTrainee(Trainee):
     def kl_weight(self, step: int) -> float:
         return self.objective.kl_weight(step)
 
+    def attach(self) -> None:
+        member = self.members[0]
+        self.objective.attach(self.module)
+        if self.objective.auxiliaries:
+            # The auxiliaries' batches come from a seeded stream of their own, saved with
+            # the others in resume.safetensors.
+            member.generators["auxiliary"] = torch.Generator().manual_seed(
+                member.config.train.seed + 2)
+
+    def extra_batch(self, train_x: torch.Tensor, batch_size: int, dynamic: bool
+                    ) -> torch.Tensor:
+        generator = self.members[0].generators["auxiliary"]
+        index = torch.randperm(train_x.shape[0], generator=generator)[:batch_size]
+        return self.batch(train_x, index.to(train_x.device).unsqueeze(0), dynamic)
+
     def batch(self, train_x: torch.Tensor, index: torch.Tensor, dynamic: bool
               ) -> torch.Tensor:
         # index_select copies whole rows; x[index] takes the general advanced-indexing
@@ -127,11 +152,12 @@ class SingleTrainee(Trainee):
     def save_resume(self, index: int, optimizer: torch.optim.Optimizer) -> None:
         member = self.members[index]
         save_resume(member.run_path, member.model, optimizer, member.generators,
-                    dataclasses.asdict(member.state))
+                    dataclasses.asdict(member.state), self.objective.auxiliaries)
 
     def resume(self, optimizer: torch.optim.Optimizer) -> None:
         member = self.members[0]
-        counters = load_resume(member.run_path, member.model, optimizer, member.generators)
+        counters = load_resume(member.run_path, member.model, optimizer, member.generators,
+                               self.objective.auxiliaries)
         member.state = TrainState(**counters)
         # Rows after the resumed epoch were written by the interrupted process; they are
         # recomputed, identically, from the restored state.

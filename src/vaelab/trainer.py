@@ -66,6 +66,10 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
     train_cfg = members[0].config.train  # equal in a stack except the seed
     device = next(trainee.module.parameters()).device
     optimizer = make_optimizer(trainee.module, members[0].config)
+    # An objective that trains networks of its own (FactorVAE's discriminator, with its
+    # own optimiser) builds them now; they are saved and resumed with the model.
+    trainee.attach()
+    auxiliaries = trainee.objective.auxiliaries
     console = console or Console(stderr=True)
     if resume:
         trainee.resume(optimizer)
@@ -76,6 +80,10 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
     train_x = data.train.x
     n = train_x.shape[0]
     batch_size = train_cfg.batch_size
+
+    def extra_batch() -> torch.Tensor:  # a second batch for the objective's auxiliaries
+        return trainee.extra_batch(train_x, batch_size, dynamic)
+
     steps_per_epoch = math.ceil(n / batch_size)
     guard = NonFiniteGuard(train_cfg.nan_policy, device, [m.run_path for m in members],
                            steps_per_epoch)
@@ -125,6 +133,8 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
                     taken = torch.stack([losses, out.recon.sum(-1), out.kl.sum(-1),
                                          sizes[batch_index], zeros], dim=-1)
                     sums += torch.where(finite.unsqueeze(-1), taken, skipped_row)
+                if auxiliaries:  # their own step, after the model's
+                    trainee.objective.step_auxiliaries(trainee.module, x, step, extra_batch)
                 if guard.due(step, batch_index):
                     read = sums.tolist() if trainee.shape else [sums.tolist()]  # per model
                     guard.after_read([row[4] for row in read], batch_index, step)
@@ -184,7 +194,8 @@ def _save_epoch(member: Member, totals: list[float], kl_weight: float, val,
     row = history_row(state.epoch, state.step, totals, kl_weight, val_stats, epoch_seconds,
                       variational=member.objective.is_variational)
     member.history.append(row)
-    save_epoch(member.model, config, state, member.run_path, member.history, row)
+    save_epoch(member.model, config, state, member.run_path, member.history, row,
+               member.objective.auxiliaries)
 
 
 def _report(member: Member, probe: ImageProbe | None, console: Console,
@@ -208,9 +219,15 @@ def checkpoint_metadata(model: VAE, config: Config, state: TrainState) -> dict:
 
 
 def save_epoch(model: VAE, config: Config, state: TrainState, run_path: Path,
-               history: list[dict[str, float]], row: dict[str, float]) -> None:
+               history: list[dict[str, float]], row: dict[str, float],
+               auxiliaries: dict | None = None) -> None:
     metadata = checkpoint_metadata(model, config, state)
     weights = model.state_dict()
+    # The objective's auxiliary networks travel with the weights they were trained with
+    # (load_run reads the model's own tensors only).
+    for name, auxiliary in (auxiliaries or {}).items():
+        for key, tensor in auxiliary.module.state_dict().items():
+            weights[f"{rundir.AUXILIARY_PREFIX}{name}.{key}"] = tensor
     rundir.save_checkpoint(run_path / rundir.MODEL_FILE, weights, metadata)
     # "Best" is by validation ELBO (an autoencoder's: by reconstruction error); without a
     # validation split by the training numbers.

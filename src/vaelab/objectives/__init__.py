@@ -1,7 +1,23 @@
 """Training objectives: one module each, registered in OBJECTIVES (vaelab/concepts.py)."""
 
-from vaelab.objectives import ae, capacity, elbo, iwae  # noqa: F401  (register)
-from vaelab.objectives.base import OBJECTIVES, Objective, ObjectiveOutput, kl_per_dim, kl_term
+from vaelab.objectives import (  # noqa: F401  (register)
+    ae,
+    capacity,
+    ciwae,
+    elbo,
+    factorvae,
+    iwae,
+    miwae,
+    piwae,
+)
+from vaelab.objectives.base import (
+    OBJECTIVES,
+    Auxiliary,
+    Objective,
+    ObjectiveOutput,
+    kl_per_dim,
+    kl_term,
+)
 from vaelab.objectives.elbo import ELBO, true_elbo
 
 
@@ -18,5 +34,5 @@ def evaluation_objective(cfg) -> Objective:
     return build_objective(cfg)
 
 
-__all__ = ["ELBO", "OBJECTIVES", "Objective", "ObjectiveOutput", "build_objective",
+__all__ = ["ELBO", "OBJECTIVES", "Auxiliary", "Objective", "ObjectiveOutput", "build_objective",
            "evaluation_objective", "kl_per_dim", "kl_term", "true_elbo"]

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from vaelab.concepts import OBJECTIVES  # noqa: F401  (re-exported: components register here)
 from vaelab.errors import VaelabError
@@ -31,6 +33,18 @@ class ObjectiveOutput:
     def elbo(self) -> torch.Tensor:
         """The true ELBO per image [B] = log p(x|z) − KL (β = 1)."""
         return -(self.recon + self.kl)
+
+
+@dataclass
+class Auxiliary:
+    """A network that an objective trains beside the model with an optimiser of its own
+    (FactorVAE's discriminator). The training loop steps it through the objective's
+    ``step_auxiliaries`` and saves its weights and optimiser state with the model's
+    (model.safetensors, best.safetensors and resume.safetensors), so that --resume
+    restores it bit for bit."""
+
+    module: nn.Module
+    optimizer: torch.optim.Optimizer
 
 
 class Objective:
@@ -72,6 +86,24 @@ class Objective:
     def check(self, model) -> None:
         """Raise a VaelabError if this objective cannot train ``model`` (called before
         anything is written)."""
+
+    # -- networks an objective trains itself (FactorVAE's discriminator) -----------------
+    def attach(self, model) -> None:
+        """Build the auxiliary networks and optimisers this objective trains beside
+        ``model`` (on its device; initialised from the global generator, so a seeded run
+        repeats). The training loop calls it once before the first step."""
+
+    @property
+    def auxiliaries(self) -> dict[str, Auxiliary]:
+        """The attached auxiliary networks by name (what the loop saves and restores);
+        none for most objectives. An objective with auxiliaries cannot be stacked."""
+        return {}
+
+    def step_auxiliaries(self, model, x: torch.Tensor, step: int,
+                         draw_batch: Callable[[], torch.Tensor]) -> None:
+        """One update of the auxiliaries after the model's optimiser step on batch ``x``
+        (their own forward, backward and optimiser step). ``draw_batch()`` returns a
+        fresh training batch of the same size, independent of ``x``."""
 
     @classmethod
     def describe_config(cls, cfg) -> str:
