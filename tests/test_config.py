@@ -191,3 +191,15 @@ def test_cli_flags_come_from_every_registered_component():
     assert set(options["prior-scale"].owners) == {"laplace", "student-t"}
     assert options["capacity-max"].owners == ("capacity",)
     assert "student-t" in options["prior-df"].help
+
+
+def test_a_shared_option_with_different_defaults_shows_each_owners_default():
+    from vaelab.config import flat_options
+
+    gamma = flat_options()["gamma"]
+    owners = dict(gamma.owner_defaults)
+    assert gamma.default is None and owners["capacity"] != owners["factorvae"]
+    assert "capacity" in gamma.default_text and "factorvae" in gamma.default_text
+    # Each component keeps its own default.
+    assert Config().replace(objective="capacity").objective.gamma == owners["capacity"]
+    assert Config().replace(objective="factorvae").objective.gamma == owners["factorvae"]

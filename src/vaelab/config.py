@@ -197,8 +197,10 @@ def _section_fields(spec: SectionSpec) -> list[FieldSpec]:
         return specs
     union: dict[str, FieldSpec] = {}
     helps: dict[str, list[str]] = {}
+    defaults: dict[str, dict[str, Any]] = {}
     for component, entry in spec.registry.items():
         for f, annotation, default in declared_fields(getattr(entry, "Options", NoOptions)):
+            defaults.setdefault(f.name, {})[component] = default
             if f.name not in union:
                 union[f.name] = _field_spec(spec, f, annotation, default, (component,))
                 helps[f.name] = [f.metadata["help"]]
@@ -212,8 +214,12 @@ def _section_fields(spec: SectionSpec) -> list[FieldSpec]:
             union[f.name] = dataclasses.replace(known, owners=(*known.owners, component))
     for name, known in union.items():
         text = " ".join(helps[name])
+        per_owner = defaults[name]
+        differ = len({repr(value) for value in per_owner.values()}) > 1
         specs.append(dataclasses.replace(
-            known, help=f"{text} [{spec.key}: {', '.join(known.owners)}]"))
+            known, help=f"{text} [{spec.key}: {', '.join(known.owners)}]",
+            default=None if differ else known.default,
+            owner_defaults=tuple(per_owner.items()) if differ else ()))
     return specs
 
 
@@ -365,7 +371,8 @@ def _apply_section(current: Section, values: dict[str, Any], *, where: str) -> S
         value = getattr(current, f.name)
         if f.name in target_fields:
             kept[f.name] = value
-        elif value != by_name[f.name].default and f.name not in values:
+        elif value != getattr(spec.options_of(current.component)(), f.name) and (
+                f.name not in values):
             # Switching component: an option set for the old one would be ignored.
             _refuse_foreign(by_name[f.name], component, where=where, value=value)
     for key, value in values.items():
@@ -453,7 +460,7 @@ def coerce(spec: FieldSpec, value: Any, *, where: str) -> Any:
             return None
         if typing.get_origin(base) is list:
             return []
-        raise VaelabError(f"{key} may not be empty; give a value (default {spec.default!r})")
+        raise VaelabError(f"{key} may not be empty; give a value (default {spec.default_text})")
     try:
         if typing.get_origin(base) is list:
             items = value

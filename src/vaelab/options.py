@@ -65,6 +65,20 @@ class FieldSpec:
     help: str
     meta: dict[str, Any]
     owners: tuple[str, ...] | None = None
+    # (component, its default) when the owners' defaults differ; ``default`` is then None.
+    owner_defaults: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def default_text(self) -> str:
+        """The default as --help shows it: one value, or each owner's."""
+        def shown(value: Any) -> str:
+            if value is None or value == []:
+                return "none"
+            return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+        if self.owner_defaults:
+            return "; ".join(f"{owner} {shown(value)}" for owner, value in self.owner_defaults)
+        return shown(self.default)
 
     @property
     def key(self) -> str:

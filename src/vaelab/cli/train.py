@@ -19,9 +19,7 @@ from vaelab.errors import VaelabError
 def config_options(command: Any) -> Any:
     """Add one --option per config field."""
     for spec in reversed(FIELDS):
-        default = spec.default
-        shown = "none" if default is None or default == [] else (
-            ",".join(map(str, default)) if isinstance(default, list) else default)
+        shown = spec.default_text
         choices = spec.meta["choices"]
         extra = f" Choices: {', '.join(choices())}." if choices else ""
         help_text = f"{spec.help}{extra} [default: {shown}]"
