@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -26,6 +26,9 @@ class ObjectiveOutput:
     recon: torch.Tensor  # [B] reconstruction loss −log p(x|z), nats
     kl: torch.Tensor  # [B] KL(q(z|x) ‖ p(z)) (analytic or single-sample MC), nats
     kl_weight: float = 1.0  # the β·schedule factor this step's loss used
+    # Named extra terms of the training loss, each [B] (per image) or a scalar (one value
+    # per batch); the loop averages each over the epoch into history's train_<name>.
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property
     def elbo(self) -> torch.Tensor:
@@ -34,7 +37,9 @@ class ObjectiveOutput:
 
 
 class Objective:
-    """Base class. ``steps_per_epoch`` lets schedules given in epochs become steps.
+    """Base class. ``steps_per_epoch`` lets schedules given in epochs become steps;
+    ``train_size`` is the number of training images N (None outside training: an
+    estimator that needs N then treats the batch as the data set).
     A subclass declares ``Options`` (its own [objective] keys and flags: an option it
     does not declare is refused, never silently ignored), ``describe_config`` and
     ``examples`` (option sets the shared contract tests train it with)."""
@@ -42,7 +47,9 @@ class Objective:
     Options = NoOptions
     examples: list[dict] = [{}]
     # False for objectives that are not variational (the plain autoencoder): evaluation
-    # then reports its reconstruction error instead of an ELBO.
+    # then reports its reconstruction error instead of an ELBO. An objective whose answer
+    # depends on its options overrides ``variational(cfg)``; an instance's
+    # ``is_variational`` is always that answer for its own options.
     is_variational: bool = True
     # True when the loss is mean_B[recon + kl_weight(step)·KL]: then M models stacked in
     # one batch (vaelab.batched) each get exactly their own gradient from the stacked
@@ -51,9 +58,19 @@ class Objective:
     stackable: bool = False
     per_model_options: tuple[str, ...] = ()
 
-    def __init__(self, cfg, steps_per_epoch: int = 1):
+    def __init__(self, cfg, steps_per_epoch: int = 1, train_size: int | None = None):
         self.cfg = cfg
         self.steps_per_epoch = steps_per_epoch
+        self.train_size = train_size
+        self.is_variational = self.variational(cfg)
+
+    @classmethod
+    def variational(cls, cfg) -> bool:
+        """Whether a model trained with these options has a posterior density q(z|x), so
+        that its true ELBO is defined and is what evaluation reports (the one rule that
+        evaluation, history and figures follow). False: the encoder is deterministic
+        and its numbers are reconstruction errors, as the autoencoder's."""
+        return cls.is_variational
 
     def __call__(self, model, x: torch.Tensor, step: int,
                  generator: torch.Generator | None = None,
