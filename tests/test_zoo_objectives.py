@@ -224,7 +224,7 @@ def test_rae_gradient_penalty_matches_the_autograd_jacobian():
     for i in range(4):
         jacobian = torch.autograd.functional.jacobian(
             lambda code: model.likelihood.mean(model.decoder_params(code)), z[i])  # [D, Z]
-        assert float(penalty[i]) == pytest.approx(float(jacobian.sum(0).pow(2).sum()),
+        assert float(penalty[i].detach()) == pytest.approx(float(jacobian.sum(0).pow(2).sum()),
                                                   rel=1e-10)
 
 
@@ -290,3 +290,103 @@ def test_infovae_refuses_alpha_above_one():
     config, model = tiny("infovae", alpha=1.5)
     with pytest.raises(VaelabError, match="α must be <= 1"):
         build_objective(config.objective).check(model)
+
+
+# -- the loop's named terms and the command line ----------------------------------------------
+def test_history_row_averages_named_terms_per_image():
+    from vaelab.trainer import history_row
+
+    row = history_row(3, 63, [130.0, 120.0, 10.0, 2.0, 0.0], 6.0, None, 1.5,
+                      terms={"tc": 0.5, "mi": 3.0})
+    assert (row["train_tc"], row["train_mi"]) == (0.25, 1.5)
+    assert list(row)[:8] == ["epoch", "step", "train_loss", "train_recon", "train_kl",
+                             "train_elbo", "train_tc", "train_mi"]
+
+
+def test_add_terms_sums_per_image_terms_and_weights_batch_values():
+    from vaelab.trainer import add_terms
+
+    sums = {}
+    size = torch.tensor(4.0)
+    add_terms(sums, {"each": torch.tensor([1.0, 2.0, 3.0, 4.0]), "batch": torch.tensor(0.5)},
+              torch.tensor(True), size)
+    add_terms(sums, {"each": torch.full((4,), float("nan")), "batch": torch.tensor(9.0)},
+              torch.tensor(False), size)  # a skipped step adds nothing
+    assert (float(sums["each"]), float(sums["batch"])) == (10.0, 2.0)
+
+
+def train_digits(tmp_path, name, *options):
+    import vaelab
+
+    return vaelab.train(dataset="digits", subset=128, epochs=1, hidden=[16], latent_dim=2,
+                        batch_size=50, objective=name, out=tmp_path / name, progress=False,
+                        figures=False, **dict(options))
+
+
+@pytest.mark.parametrize("name, options, columns", [
+    ("beta-tcvae", [("tc_estimator", "mss")], {"train_mi", "train_tc", "train_dim_kl",
+                                               "train_elbo"}),
+    ("dip-vae-ii", [], {"train_dip_off_diagonal", "train_dip_diagonal", "train_elbo"}),
+    ("infovae", [], {"train_mmd", "train_elbo"}),
+    ("wae-mmd", [("wae_encoder", "gaussian")], {"train_mmd", "train_elbo"}),
+])
+def test_variational_zoo_objectives_log_their_terms_and_the_true_elbo(tmp_path, name,
+                                                                      options, columns):
+    run = train_digits(tmp_path, name, *options)
+    row = run.history[-1]
+    assert columns <= set(row) and all(math.isfinite(row[c]) for c in columns)
+    test = run.metrics["test"]
+    assert "single-sample ELBO" in test["estimator"] and math.isfinite(test["elbo"])
+
+
+def test_plain_elbo_history_has_no_extra_columns(tmp_path):
+    run = train_digits(tmp_path, "elbo")
+    assert {key for key in run.history[-1] if key.startswith("train_")} == {
+        "train_loss", "train_recon", "train_kl", "train_elbo"}
+
+
+def test_a_deterministic_zoo_objective_is_described_honestly_by_cli(tmp_path, monkeypatch,
+                                                                    capsys):
+    """wae-mmd with its deterministic encoder trains from the command line; history,
+    metrics, compare and the report name it and give no KL and no ELBO."""
+    from conftest import run_cli
+
+    from vaelab import rundir
+
+    out = tmp_path / "wae"
+    code, _, err = run_cli(monkeypatch, capsys, "train", "--dataset", "digits", "--subset", 128,
+                           "--epochs", 1, "--hidden", 16, "--latent-dim", 2, "--objective",
+                           "wae-mmd", "--lambda-mmd", 5, "--quiet", "--out", out)
+    assert code == 0, err
+    history = rundir.read_history(out / rundir.HISTORY_FILE)
+    assert "train_mmd" in history[0] and "train_elbo" not in history[0]
+    test = rundir.read_json(out / rundir.METRICS_FILE)["test"]
+    assert "elbo" not in test and "not an ELBO" in test["estimator"]
+    code, stdout, err = run_cli(monkeypatch, capsys, "compare", out)
+    assert code == 0, err
+    assert "wae-mmd λ=5, deterministic encoder" in " ".join(stdout.split())
+    code, _, err = run_cli(monkeypatch, capsys, "report", out, "--out", tmp_path / "r.html")
+    assert code == 0, err
+    assert "wae-mmd λ=5, deterministic encoder" in (tmp_path / "r.html").read_text()
+    code, _, err = run_cli(monkeypatch, capsys, "train", "--dataset", "digits", "--objective",
+                           "wae-mmd", "--kernel", "imq", "--out", tmp_path / "x")
+    assert code == 2 and "objective wae-mmd does not read --kernel" in err
+
+
+ZOO = ["beta-tcvae", "dip-vae-i", "dip-vae-ii", "infovae", "wae-mmd", "rae-l2", "rae-gp"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ZOO)
+def test_every_zoo_objective_trains_and_evaluates_from_the_cli(tmp_path, monkeypatch, capsys,
+                                                               name):
+    from conftest import run_cli
+
+    out = tmp_path / name
+    code, _, err = run_cli(monkeypatch, capsys, "train", "--dataset", "digits", "--subset", 256,
+                           "--epochs", 2, "--hidden", 16, "--latent-dim", 2, "--objective",
+                           name, "--quiet", "--out", out)
+    assert code == 0, err
+    code, stdout, err = run_cli(monkeypatch, capsys, "eval", out, "--metrics", "elbo")
+    assert code == 0, err
+    assert name in " ".join(stdout.split())
