@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -154,7 +155,7 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
                        f"{text}")
 
 
-def add_terms(term_sums: dict[str, torch.Tensor], terms: dict[str, torch.Tensor],
+def add_terms(term_sums: dict[str, torch.Tensor], terms: Mapping[str, torch.Tensor],
               finite: torch.Tensor, size: torch.Tensor) -> None:
     """Add one step's named terms to the epoch sums, per model (``finite``'s shape): a
     per-image term [..., B] summed over its batch, a per-batch value weighted by the batch

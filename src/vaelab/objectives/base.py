@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import types
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import torch
 
@@ -28,7 +29,8 @@ class ObjectiveOutput:
     kl_weight: float = 1.0  # the β·schedule factor this step's loss used
     # Named extra terms of the training loss, each [B] (per image) or a scalar (one value
     # per batch); the loop averages each over the epoch into history's train_<name>.
-    terms: dict[str, torch.Tensor] = field(default_factory=dict)
+    # None (nothing built per step) for an objective without such terms.
+    terms: Mapping[str, torch.Tensor] | None = None
 
     @property
     def elbo(self) -> torch.Tensor:
