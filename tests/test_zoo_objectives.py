@@ -243,7 +243,7 @@ def test_rae_gradient_penalty_trains_the_decoder_and_evaluates_without_grad():
 def test_rae_l2_penalises_the_decoder_weights_only():
     config, model = tiny("rae-l2", latent_penalty=0.0, decoder_penalty=1.0)
     out = build_objective(config.objective)(model, batch(), 0)
-    squared = sum(float(p.pow(2).sum()) for p in model.decoder.parameters())
+    squared = sum(float(p.detach().pow(2).sum()) for p in model.decoder.parameters())
     assert float(out.terms["decoder_l2"]) == pytest.approx(squared, rel=1e-6)
     torch.testing.assert_close(out.loss, out.recon.mean() + out.terms["decoder_l2"])
 

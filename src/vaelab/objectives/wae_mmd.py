@@ -54,5 +54,5 @@ class WAEMMD(Objective):
 
     @classmethod
     def describe_config(cls, cfg) -> str:
-        return (f"wae-mmd λ={cfg.lambda_mmd:g}, {cfg.wae_encoder} encoder, IMQ MMD "
-                "(not a bound on log p(x))")
+        no_elbo = "" if cls.variational(cfg) else " (no ELBO)"
+        return f"wae-mmd λ={cfg.lambda_mmd:g}, {cfg.wae_encoder} encoder, IMQ MMD{no_elbo}"
