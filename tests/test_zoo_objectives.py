@@ -244,7 +244,7 @@ def test_rae_l2_penalises_the_decoder_weights_only():
     config, model = tiny("rae-l2", latent_penalty=0.0, decoder_penalty=1.0)
     out = build_objective(config.objective)(model, batch(), 0)
     squared = sum(float(p.detach().pow(2).sum()) for p in model.decoder.parameters())
-    assert float(out.terms["decoder_l2"]) == pytest.approx(squared, rel=1e-6)
+    assert float(out.terms["decoder_l2"].detach()) == pytest.approx(squared, rel=1e-6)
     torch.testing.assert_close(out.loss, out.recon.mean() + out.terms["decoder_l2"])
 
 
