@@ -45,9 +45,9 @@ def decompose_kl(q: DiagonalGaussian, z: torch.Tensor, log_pz: torch.Tensor,
     dim_kl = Σ_d log q(z_i,d) − log p(z_i). They sum to log q(z_i|x_i) − log p(z_i), the
     single-sample KL, whatever the estimate of the aggregate q(z) = 1/N Σ_n q(z|x_n):
     - mws, minibatch weighted sampling (§4, eq. of E_q(z)[log q(z)]): log q(z_i) ≈
-      log Σ_j q(z_i|x_j) − log(NM). Its weights sum to 1/N, not 1, so its log q(z) and
-      each log q(z_d) sit about log N too low: the logged tc carries +(Z − 1)·log N and
-      dim_kl −Z·log N, constants that move no gradient.
+      log Σ_j q(z_i|x_j) − log(NM). Its weights sum to 1/N, not 1, so its logged terms
+      are offset: for a q(z|x) that does not depend on x (true MI = TC = 0) it gives
+      mi = log N and tc = (Z − 1)·log N.
     - mss, minibatch stratified sampling (App. C.2): the weights of
       ``stratified_log_weights``, which sum to 1 (for a q(z|x) that does not depend on x
       it is exact: mi = tc = 0)."""
