@@ -131,7 +131,7 @@ def test_mws_on_the_whole_data_set_is_q_of_z_over_n():
 
 
 def test_beta_tcvae_with_unit_weights_is_the_elbo_with_a_monte_carlo_kl():
-    config, model = tiny("beta-tcvae", beta=1.0, tc_estimator="mss")
+    config, model = tiny("beta-tcvae", beta=1.0, tc_estimator="mws")
     objective = build_objective(config.objective, train_size=100)
     x = batch()
     out = objective(model, x, 0, generator=torch.Generator().manual_seed(0))

@@ -86,11 +86,13 @@ class BetaTCVAE(Objective):
         gamma: float = option(1.0, "Weight γ of the dimension-wise KL (beta-tcvae: "
                               "default 1).", low=0.0)
         tc_estimator: str = option(
-            "mws", "Estimator of the aggregate posterior q(z) on a minibatch (Chen et al. "
-            "2018): mws, minibatch weighted sampling, or mss, minibatch stratified sampling.",
-            choices=lambda: ["mws", "mss"])
+            "mss", "Estimator of the aggregate posterior q(z) on a minibatch (Chen et al. "
+            "2018): mss, minibatch stratified sampling (weights that sum to 1), or mws, "
+            "minibatch weighted sampling (the paper's first estimator; its logged MI and "
+            "TC are offset by up to log N and (Z − 1)·log N).",
+            choices=lambda: ["mss", "mws"])
 
-    examples = [{}, {"alpha": 0.5, "beta": 2.0, "gamma": 1.5, "tc_estimator": "mss"}]
+    examples = [{}, {"alpha": 0.5, "beta": 2.0, "gamma": 1.5, "tc_estimator": "mws"}]
 
     def kl_weight(self, step: int) -> float:
         return self.cfg.beta
