@@ -37,8 +37,8 @@ class Poisoned:
                             lambda model, config: self.optimizers.append(
                                 make(model, config)) or self.optimizers[-1])
 
-    def build(self, cfg, steps_per_epoch):
-        self.inner = build_objective(cfg, steps_per_epoch)
+    def build(self, cfg, steps_per_epoch, train_size=None):
+        self.inner = build_objective(cfg, steps_per_epoch, train_size)
         return self
 
     def __getattr__(self, name):  # everything else is the real objective's

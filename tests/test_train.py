@@ -80,8 +80,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     class Poisoned:
         """The real objective, but its loss turns NaN from step 30 on."""
 
-        def __init__(self, cfg, steps_per_epoch):
-            self.inner = build_objective(cfg, steps_per_epoch)
+        def __init__(self, cfg, steps_per_epoch, train_size=None):
+            self.inner = build_objective(cfg, steps_per_epoch, train_size)
 
         def __getattr__(self, name):
             return getattr(self.inner, name)

@@ -80,7 +80,7 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
     model = build_model(config, data.image_shape, progress=progress).to(device)
     model.likelihood.check_support(data.train.x, f"training data of {config.data.dataset}")
     steps_per_epoch = math.ceil(len(data.train) / config.train.batch_size)
-    objective = build_objective(config.objective, steps_per_epoch)
+    objective = build_objective(config.objective, steps_per_epoch, len(data.train))
     objective.check(model)
 
     counts = model.parameter_counts()

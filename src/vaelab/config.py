@@ -21,8 +21,8 @@ vaelab/concepts.py, which load their packages on first use.
 Precedence: defaults < config file < command-line options. An option that the chosen
 component does not read is refused ("prior normal does not read --prior-df") unless it
 is at its default (then it says nothing, so it is dropped), so nothing is ever silently
-ignored. Switching a section to another component keeps the values of the options both
-share.
+ignored. Switching a section to another component keeps the values set for the options
+both share (an option left at the old component's default takes the new one's default).
 """
 
 from __future__ import annotations
@@ -365,14 +365,17 @@ def _apply_section(current: Section, values: dict[str, Any], *, where: str) -> S
     target = section_class(spec.key, component)
     target_fields = {f.name for f in dataclasses.fields(target)}
     kept: dict[str, Any] = {}
+    defaults = type(current)()
     for f in dataclasses.fields(current):
         if f.name == spec.name_field:
             continue
         value = getattr(current, f.name)
         if f.name in target_fields:
-            kept[f.name] = value
-        elif value != getattr(spec.options_of(current.component)(), f.name) and (
-                f.name not in values):
+            # A value at the old component's default states nothing: the new component's
+            # own default applies (beta-tcvae's β = 6, not the elbo's β = 1).
+            if value != getattr(defaults, f.name):
+                kept[f.name] = value
+        elif value != getattr(defaults, f.name) and f.name not in values:
             # Switching component: an option set for the old one would be ignored.
             _refuse_foreign(by_name[f.name], component, where=where, value=value)
     for key, value in values.items():

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -108,6 +109,7 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
             guard.start_epoch(epoch)
             # Per model [..., 5]: Σ loss·B, Σ recon, Σ kl, images, skipped steps.
             sums = torch.zeros(*trainee.shape, 5, device=device)
+            term_sums: dict[str, torch.Tensor] = {}  # the objective's named terms, if any
             started = time.perf_counter()
             orders = torch.stack([torch.randperm(n, generator=member.generators["order"])
                                   for member in members]).to(device)  # [M, N]
@@ -133,6 +135,8 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
                     taken = torch.stack([losses, out.recon.sum(-1), out.kl.sum(-1),
                                          sizes[batch_index], zeros], dim=-1)
                     sums += torch.where(finite.unsqueeze(-1), taken, skipped_row)
+                    if out.terms:
+                        add_terms(term_sums, out.terms, finite, sizes[batch_index])
                 if auxiliaries:  # their own step, after the model's
                     trainee.objective.step_auxiliaries(trainee.module, x, step, extra_batch)
                 if guard.due(step, batch_index):
@@ -146,9 +150,12 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
             kl_weights = _per_model(out.kl_weight, count)
             trainee.write_back()
             totals = sums.view(count, 5).tolist()
+            term_totals = {name: value.view(count).tolist() for name, value in term_sums.items()}
             for index, member in enumerate(members):
                 member.state.epoch, member.state.step = epoch, step
-                _save_epoch(member, totals[index], kl_weights[index], val, epoch_seconds)
+                terms = {name: values[index] for name, values in term_totals.items()}
+                _save_epoch(member, totals[index], kl_weights[index], val, epoch_seconds,
+                            terms)
                 trainee.save_resume(index, optimizer)
                 _report(member, probe, console, steps_per_epoch)
             shown = [headline(member.history[-1]) for member in members]
@@ -158,14 +165,30 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
                        f"{text}")
 
 
+def add_terms(term_sums: dict[str, torch.Tensor], terms: Mapping[str, torch.Tensor],
+              finite: torch.Tensor, size: torch.Tensor) -> None:
+    """Add one step's named terms to the epoch sums, per model (``finite``'s shape): a
+    per-image term [..., B] summed over its batch, a per-batch value weighted by the batch
+    size ``size``, so that dividing by the images gives a mean per image. A skipped step
+    adds 0."""
+    for name, value in terms.items():
+        value = value.detach()
+        total = value.sum(-1) if value.dim() > finite.dim() else value * size
+        total = torch.where(finite, total, torch.zeros_like(total))
+        term_sums[name] = term_sums[name] + total if name in term_sums else total
+
+
 def history_row(epoch: int, step: int, totals: list[float], kl_weight: float,
                 val_stats: dict[str, float] | None, epoch_seconds: float, *,
-                variational: bool = True) -> dict[str, float]:
-    """One row of history.csv, from a run's epoch sums (trainer.train's ``sums``). A plain
+                variational: bool = True, terms: dict[str, float] | None = None
+                ) -> dict[str, float]:
+    """One row of history.csv, from a run's epoch sums (trainer.train's ``sums``, and
+    ``terms``: the sums of the objective's named terms, shown as train_<name>). A plain
     autoencoder's row has no KL and no ELBO (evaluate.split_numbers)."""
     *sums, images, skipped = totals
     # Means over the images of the steps taken (all n unless some were skipped).
     numbers = split_numbers(*(value / images for value in sums), variational=variational)
+    numbers.update({name: value / images for name, value in (terms or {}).items()})
     row: dict[str, float] = {"epoch": epoch, "step": step}
     row.update({f"train_{key}": value for key, value in numbers.items()})
     row.update(kl_weight=kl_weight, skipped_steps=int(skipped))
@@ -183,7 +206,7 @@ def _per_model(kl_weight: float | torch.Tensor, count: int) -> list[float]:
 
 
 def _save_epoch(member: Member, totals: list[float], kl_weight: float, val,
-                epoch_seconds: float) -> None:
+                epoch_seconds: float, terms: dict[str, float]) -> None:
     """Validate, append the history row and write the run's checkpoints and history."""
     state, config = member.state, member.config
     val_stats = None
@@ -192,7 +215,7 @@ def _save_epoch(member: Member, totals: list[float], kl_weight: float, val,
                                    config.train.eval_batch_size, seed=EVAL_SEED,
                                    step=state.step)
     row = history_row(state.epoch, state.step, totals, kl_weight, val_stats, epoch_seconds,
-                      variational=member.objective.is_variational)
+                      variational=member.objective.is_variational, terms=terms)
     member.history.append(row)
     save_epoch(member.model, config, state, member.run_path, member.history, row,
                member.objective.auxiliaries)

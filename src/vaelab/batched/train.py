@@ -48,7 +48,8 @@ def train_batched(configs: list[Config], run_paths: list[Path], *, progress: boo
         models.append(build_model(config, data.image_shape, progress=progress).to(device))
     models[0].likelihood.check_support(data.train.x, f"training data of {shared.data.dataset}")
     steps_per_epoch = math.ceil(len(data.train) / shared.train.batch_size)
-    objectives = [build_objective(config.objective, steps_per_epoch) for config in configs]
+    objectives = [build_objective(config.objective, steps_per_epoch, len(data.train))
+                  for config in configs]
     for model, objective in zip(models, objectives, strict=True):
         objective.check(model)
         outside = [name for name in model.state_dict()

@@ -31,9 +31,9 @@ VARIATIONAL_ONLY = ("kl", "elbo")
 
 def is_variational(run: Run) -> bool:
     """Whether the run's objective has a KL term and an ELBO (the autoencoder has not)."""
-    from vaelab.objectives import OBJECTIVES
+    from vaelab.objectives import is_variational as objective_is_variational
 
-    return OBJECTIVES.get(run.config.objective.name).is_variational
+    return objective_is_variational(run.config.objective)
 
 
 @COMPARE.register("curves")

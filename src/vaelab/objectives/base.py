@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -28,6 +28,10 @@ class ObjectiveOutput:
     recon: torch.Tensor  # [B] reconstruction loss −log p(x|z), nats
     kl: torch.Tensor  # [B] KL(q(z|x) ‖ p(z)) (analytic or single-sample MC), nats
     kl_weight: float = 1.0  # the β·schedule factor this step's loss used
+    # Named extra terms of the training loss, each [B] (per image) or a scalar (one value
+    # per batch); the loop averages each over the epoch into history's train_<name>.
+    # None (nothing built per step) for an objective without such terms.
+    terms: Mapping[str, torch.Tensor] | None = None
 
     @property
     def elbo(self) -> torch.Tensor:
@@ -48,7 +52,9 @@ class Auxiliary:
 
 
 class Objective:
-    """Base class. ``steps_per_epoch`` lets schedules given in epochs become steps.
+    """Base class. ``steps_per_epoch`` lets schedules given in epochs become steps;
+    ``train_size`` is the number of training images N (None outside training: an
+    estimator that needs N then treats the batch as the data set).
     A subclass declares ``Options`` (its own [objective] keys and flags: an option it
     does not declare is refused, never silently ignored), ``describe_config`` and
     ``examples`` (option sets the shared contract tests train it with)."""
@@ -56,7 +62,9 @@ class Objective:
     Options = NoOptions
     examples: list[dict] = [{}]
     # False for objectives that are not variational (the plain autoencoder): evaluation
-    # then reports its reconstruction error instead of an ELBO.
+    # then reports its reconstruction error instead of an ELBO. An objective whose answer
+    # depends on its options overrides ``variational(cfg)``; an instance's
+    # ``is_variational`` is always that answer for its own options.
     is_variational: bool = True
     # True when the loss is mean_B[recon + kl_weight(step)·KL]: then M models stacked in
     # one batch (vaelab.batched) each get exactly their own gradient from the stacked
@@ -65,9 +73,19 @@ class Objective:
     stackable: bool = False
     per_model_options: tuple[str, ...] = ()
 
-    def __init__(self, cfg, steps_per_epoch: int = 1):
+    def __init__(self, cfg, steps_per_epoch: int = 1, train_size: int | None = None):
         self.cfg = cfg
         self.steps_per_epoch = steps_per_epoch
+        self.train_size = train_size
+        self.is_variational = self.variational(cfg)
+
+    @classmethod
+    def variational(cls, cfg) -> bool:
+        """Whether a model trained with these options has a posterior density q(z|x), so
+        that its true ELBO is defined and is what evaluation reports (the one rule that
+        evaluation, history and figures follow). False: the encoder is deterministic
+        and its numbers are reconstruction errors, as the autoencoder's."""
+        return cls.is_variational
 
     def __call__(self, model, x: torch.Tensor, step: int,
                  generator: torch.Generator | None = None,

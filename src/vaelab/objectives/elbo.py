@@ -52,8 +52,8 @@ class ELBO(Objective):
     stackable = True
     per_model_options = ("beta", "warmup", "warmup_unit", "anneal")
 
-    def __init__(self, cfg, steps_per_epoch: int = 1):
-        super().__init__(cfg, steps_per_epoch)
+    def __init__(self, cfg, steps_per_epoch: int = 1, train_size: int | None = None):
+        super().__init__(cfg, steps_per_epoch, train_size)
         self.schedule_steps = steps_from(cfg.warmup, cfg.warmup_unit, steps_per_epoch)
         self.schedule = KL_SCHEDULES.get(cfg.anneal)
 

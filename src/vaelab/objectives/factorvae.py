@@ -71,8 +71,8 @@ class FactorVAE(Objective):
     examples = [{"discriminator_hidden": [16, 16]},
                 {"gamma": 0.0, "discriminator_hidden": [], "discriminator_lr": 1e-3}]
 
-    def __init__(self, cfg, steps_per_epoch: int = 1):
-        super().__init__(cfg, steps_per_epoch)
+    def __init__(self, cfg, steps_per_epoch: int = 1, train_size: int | None = None):
+        super().__init__(cfg, steps_per_epoch, train_size)
         self._discriminator: Auxiliary | None = None
         self._codes: torch.Tensor | None = None  # this step's z, for the discriminator
 
