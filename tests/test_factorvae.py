@@ -116,3 +116,13 @@ def test_the_loop_steps_saves_and_reloads_the_discriminator(tmp_path, monkeypatc
     assert "rng.auxiliary" in resume  # the second batches' own stream
     loaded = vaelab.load_run(run.path)  # reads the model's own tensors
     assert not any(k.startswith("auxiliary.") for k in loaded.model.state_dict())
+
+
+def test_factorvae_logs_its_total_correlation_estimate(tmp_path):
+    import vaelab
+
+    run = vaelab.train(out=tmp_path / "f", progress=False, figures=False, dataset="digits",
+                       objective="factorvae", discriminator_hidden="16", epochs=1,
+                       hidden="16", latent_dim=2)
+    row = run.history[-1]
+    assert "train_tc" in row and math.isfinite(row["train_tc"])

@@ -107,7 +107,8 @@ class FactorVAE(Objective):
         tc = self.total_correlation(z)
         loss = (recon + kl).mean() + self.cfg.gamma * tc
         self._codes = z.detach()
-        return ObjectiveOutput(loss=loss, recon=recon, kl=kl)
+        # History's train_tc: the discriminator's TC estimate (nats), per batch.
+        return ObjectiveOutput(loss=loss, recon=recon, kl=kl, terms={"tc": tc.detach()})
 
     def step_auxiliaries(self, model, x, step, draw_batch) -> None:
         with torch.no_grad():
