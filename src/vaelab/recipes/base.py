@@ -97,9 +97,9 @@ class Results:
 
     def metrics(self, point: str) -> dict[str, Any]:
         path = self.run_path(point)
-        if path is None or not (path / rundir.METRICS_FILE).exists():
+        if path is None:
             return {}
-        return rundir.read_json(path / rundir.METRICS_FILE)
+        return rundir.read_metrics(path)[0]  # numbers of the current checkpoint only
 
     def history(self, point: str) -> list[dict[str, float]]:
         path = self.run_path(point)
