@@ -62,10 +62,10 @@ def writing(path: Path) -> Iterator[None]:
         raise
     except (OSError, SafetensorError) as err:
         problem = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        if "os error 28" in problem.lower() or "no space" in problem.lower():
-            problem = "No space left on device"
-        raise WriteError(f"cannot write {path}: {problem}; free space or choose a writable "
-                         "place") from None
+        full = "os error 28" in problem.lower() or "no space" in problem.lower()
+        problem = "No space left on device" if full else problem
+        fix = "free space on that disk" if full else "choose a writable place"
+        raise WriteError(f"cannot write {path}: {problem}; {fix}") from None
 
 
 def make_dir(path: Path) -> Path:

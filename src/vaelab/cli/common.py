@@ -13,7 +13,14 @@ from rich.table import Table
 from rich.text import Text
 
 from vaelab.errors import VaelabError
-from vaelab.metrics.shown import HEADLINE, MARK, Breakdown, format_value, units_line
+from vaelab.metrics.shown import (
+    HEADLINE,
+    MARK,
+    Breakdown,
+    checkpoint_text,
+    format_value,
+    units_line,
+)
 
 if TYPE_CHECKING:  # the registry imports torch: only when metrics are printed
     from vaelab.metrics.base import Metric
@@ -82,7 +89,8 @@ def _print_metric(console: Console, metric: Metric, sections: dict[str, dict]) -
                       *(escape(n.row_text(stats)) for n in numbers))
         estimators = dict.fromkeys(filter(None, (n.estimator_text(stats) for n in numbers)))
         scoring = [f"binarization {owner['binarization']}" if "binarization" in owner else "",
-                   f"seed {owner['seed']}" if "seed" in owner else ""]
+                   f"seed {owner['seed']}" if "seed" in owner else "",
+                   checkpoint_text(owner.get("checkpoint"))]
         caveat = metric.caveat(owner) if metric.caveat else ""
         notes.append(f"{split}: " + "; ".join(filter(None, [*estimators, ", ".join(
             filter(None, scoring)), caveat])))

@@ -86,10 +86,12 @@ def try_claim(sweep_dir: Path, run_name: str) -> bool:
     body = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                        "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode()
     for _ in range(2):
-        try:
-            with rundir.writing(path):
+        with rundir.writing(path):
+            try:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
+            except FileExistsError:
+                fd = None
+        if fd is None:
             if not _take_over_stale(path):
                 return False
             continue
