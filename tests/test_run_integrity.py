@@ -56,6 +56,7 @@ def start_long_training(out):
     return process
 
 
+@pytest.mark.slow  # six vaelab processes
 def test_a_second_writer_is_refused_and_a_dead_holder_is_taken_over(tmp_path):
     out = tmp_path / "run"
     first = start_long_training(out)
@@ -219,6 +220,7 @@ def test_an_edited_config_json_is_reported_by_every_reader(tmp_path, monkeypatch
 
 
 # -- 10. small inconsistencies --------------------------------------------------------
+@pytest.mark.slow  # two vaelab processes
 def test_piped_tables_never_cut_a_number(tmp_path):
     run = train_tiny(tmp_path / "a-run-directory-with-a-rather-long-name-for-the-table")
     result = cli("eval", run.path, "--metrics", "elbo,collapse,probe", "--quiet")
