@@ -114,6 +114,18 @@ def test_every_command_on_a_read_only_disk_is_one_line(readonly, trained, tmp_pa
     assert not list(folder.rglob("*.tmp"))
 
 
+def fill(folder: Path, *, leave: int) -> None:
+    """Fill the file system of ``folder`` until ``leave`` bytes are free (or it is full)."""
+    fd = os.open(folder / "filler", os.O_CREAT | os.O_WRONLY | os.O_APPEND)
+    try:
+        while (free := os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize) > leave:
+            os.write(fd, b"\0" * min(1 << 16, free - leave))
+    except OSError:
+        pass  # full
+    finally:
+        os.close(fd)
+
+
 @pytest.mark.slow  # two vaelab processes
 def test_a_full_disk_is_one_line_and_keeps_the_numbers(tmp_path, trained):
     folder = tmp_path / "full"
@@ -124,22 +136,14 @@ def test_a_full_disk_is_one_line_and_keeps_the_numbers(tmp_path, trained):
         run = folder / "run"
         shutil.copytree(trained, run)
         (run / "metrics.json").unlink()
-        filler = folder / "filler"
-        with open(filler, "wb") as handle:  # fill the disk to the last block
-            try:
-                while True:
-                    handle.write(b"\0" * 4096)
-                    handle.flush()
-            except OSError:
-                pass
+        fill(folder, leave=0)
         result = cli("eval", run, "--metrics", "elbo", "--json", "--quiet")
         line = refused(result, run / "metrics.json", "No space left on device")
         assert "computed but not saved" in line and json.loads(result.stdout)["test"]["elbo"]
 
         # Room for config.json but not for the checkpoint: safetensors' own error.
-        filler.unlink()
-        with open(filler, "wb") as handle:
-            handle.write(b"\0" * (os.statvfs(folder).f_bavail * 4096 - 24 * 1024))
+        (folder / "filler").unlink()
+        fill(folder, leave=24 * 1024)
         flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
         result = cli("train", *flags, "--out", folder / "new", "--quiet")
         refused(result, folder / "new", "No space left on device")
