@@ -51,14 +51,8 @@ def writer_lock(run_path: Path, command: list[str] | None = None) -> Iterator[No
         return
     rundir.make_dir(run_path)
     path = run_path / LOCK_FILE
-    with rundir.writing(path):
-        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held across the yield
+    handle = _acquire(run_path, path)
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunBusy(f"{run_path} is being written by {holder(run_path)}; wait for it "
-                          "to finish or stop it (or use another directory)") from None
         with rundir.writing(path):
             handle.seek(0)
             handle.truncate()
@@ -72,8 +66,34 @@ def writer_lock(run_path: Path, command: list[str] | None = None) -> Iterator[No
             yield
         finally:
             del _held[key]
+            # A directory that holds nothing else (a run that never started) is left
+            # empty; removed while still locked (see _acquire for why that is safe).
+            if [p.name for p in run_path.iterdir()] == [LOCK_FILE]:
+                path.unlink(missing_ok=True)
             fcntl.flock(handle, fcntl.LOCK_UN)
     finally:
+        handle.close()
+
+
+def _acquire(run_path: Path, path: Path) -> Any:
+    """Open and lock the lock file; a file removed by its last holder between our open and
+    our lock is not the lock any more, so check that the locked file is still the one at
+    ``path`` (else try again)."""
+    while True:
+        with rundir.writing(path):
+            handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held by the caller
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise RunBusy(f"{run_path} is being written by {holder(run_path)}; wait for it "
+                          "to finish or stop it (or use another directory)") from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return handle
         handle.close()
 
 
