@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from vaelab.describe import describe_model
 from vaelab.errors import VaelabError
 from vaelab.objectives import build_objective
 from vaelab.run import Run, load_run, resolve_device
+from vaelab.runlock import writer_lock
 from vaelab.trainer import train_model
 
 
@@ -67,11 +69,28 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
     trackers = {"tensorboard": None if tensorboard is None else str(tensorboard),
                 "mlflow": mlflow}
     tracking.check_installed(trackers)
-    if resume is not None:
-        run_path, config, info = _resumed_config(Path(resume), config, overrides, command)
-    else:
-        config = resolve_config(config, overrides)
-        run_path = Path(out) if out is not None else default_run_path(config)
+    # One writer per run directory (runlock.py): held from before anything is read for
+    # --resume, or written for a new run, until the last figure is saved.
+    with ExitStack() as lock:
+        if resume is not None:
+            if not Path(resume).is_dir():
+                raise VaelabError(f"--resume {resume}: no such run directory")
+            lock.enter_context(writer_lock(Path(resume), command))
+            run_path, config, info = _resumed_config(Path(resume), config, overrides, command)
+        else:
+            config = resolve_config(config, overrides)
+            run_path = Path(out) if out is not None else default_run_path(config)
+        return _train(config, run_path, info if resume is not None else None, lock,
+                      force=force, progress=progress, command=command, figures=figures,
+                      trackers=trackers, mlflow_experiment=mlflow_experiment)
+
+
+def _train(config: Config, run_path: Path, info: dict | None, lock: ExitStack, *,
+           force: bool, progress: bool, command: list[str], figures: bool,
+           trackers: dict[str, Any], mlflow_experiment: str) -> Run:
+    """``train`` once the config and run path are known; ``info`` is the resumed run's
+    provenance (None for a new run, whose writer lock is taken here)."""
+    resume = info is not None
     console = Console(stderr=True, quiet=not progress)
     device = resolve_device(config.train.device)
     # Everything that can fail on bad input happens before anything is written.
@@ -84,7 +103,8 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
     objective.check(model)
 
     counts = model.parameter_counts()
-    if resume is None:
+    if not resume:
+        lock.enter_context(writer_lock(run_path, command))
         lifecycle.prepare(run_path, force=force)
         info = lifecycle.provenance(config, command, device, counts, data)
     # Started before config.json is written: a tracker that cannot start leaves no run.
@@ -92,14 +112,14 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
                                      settings={"mlflow": {"experiment": mlflow_experiment}})
     try:
         rundir.write_json(run_path / rundir.CONFIG_FILE, info)
-        verb = "resuming" if resume is not None else "training"
+        verb = "resuming" if resume else "training"
         console.print(f"[bold]vaelab[/] {verb} on {device}: {counts['total']:,} parameters "
                       f"(encoder {counts['encoder']:,}, decoder {counts['decoder']:,}, "
                       f"likelihood {counts['likelihood']:,}, prior {counts['prior']:,}); "
                       f"{len(data.train):,} training images → {run_path}")
         console.print(f"  {describe_model(config)}")
         train_model(model, objective, data, config, run_path, progress=progress,
-                    console=console, resume=resume is not None, tracker=tracker)
+                    console=console, resume=resume, tracker=tracker)
         run = lifecycle.finish(run_path, model, data, info, figures=figures)
     except BaseException:
         tracker.finish(run_path, failed=True)
@@ -116,12 +136,11 @@ def _resumed_config(run_path: Path, config: Any, overrides: dict[str, Any],
         extra = sorted(set(overrides) - {"epochs"}) or ["a config"]
         raise VaelabError(f"--resume continues {run_path} with its own config; only --epochs "
                           f"may change (got {', '.join(extra)})")
-    if not run_path.is_dir():
-        raise VaelabError(f"--resume {run_path}: no such run directory")
     rundir.remove_stale_temp_files(run_path)
     info = rundir.read_json(run_path / rundir.CONFIG_FILE)
     rundir.check_format(info.get("run_format") if isinstance(info, dict) else None,
                         run_path / rundir.CONFIG_FILE)
+    _check_config_matches_checkpoint(run_path, info)
     config = Config.from_dict(info["config"], where=str(run_path / rundir.CONFIG_FILE))
     if "epochs" in overrides:
         config = config.replace(epochs=overrides["epochs"])
@@ -129,6 +148,25 @@ def _resumed_config(run_path: Path, config: Any, overrides: dict[str, Any],
             "resumed": [*info.get("resumed", []),
                         {"command": command, "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}]}
     return run_path, config, info
+
+
+def _check_config_matches_checkpoint(run_path: Path, info: dict) -> None:
+    """--resume trains on from the checkpoint's weights: a config.json that disagrees with
+    the checkpoint's config (other than the epochs, which a resume writes first) is an
+    error, as resuming would train the weights under a config they were not trained with
+    (or silently ignore the edit)."""
+    checkpoint = run_path / rundir.MODEL_FILE
+    if not checkpoint.is_file():
+        return  # never completed an epoch: load_resume says so
+    truth = rundir.load_checkpoint_metadata(checkpoint).get("config")
+    stored = info.get("config")
+    if isinstance(truth, dict) and isinstance(stored, dict):
+        train_cfg = {**stored.get("train", {}), "epochs": truth.get("train", {}).get("epochs")}
+        stored = {**stored, "train": train_cfg}
+    problem = rundir.config_disagreement(run_path, stored, truth, checkpoint)
+    if problem:
+        raise VaelabError(f"{problem}; --resume will not guess which one to train with: "
+                          "restore config.json, or train anew with --force")
 
 
 __all__ = ["train", "load_run", "Run", "Config"]

@@ -184,8 +184,10 @@ def load_or_train_classifier(dataset_name: str, data_cfg: DataConfig | None = No
     path = cache_root() / "classifiers" / f"{dataset_name}-{ARCHITECTURE}-{key}.safetensors"
     # Sweep workers may ask for the same classifier at once: the first trains it, the
     # others wait on the lock and then load the cached file.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a+") as lock:
+    rundir.make_dir(path.parent)  # an unwritable cache: one line naming it
+    with rundir.writing(path.with_name(path.name + ".lock")):
+        lock = open(path.with_name(path.name + ".lock"), "a+")  # noqa: SIM115 - closed below
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             return _load_or_train(path, data, n_classes, dataset_name, key, device, progress)

@@ -22,6 +22,7 @@ from vaelab.figures import write_figures
 from vaelab.model import VAE
 from vaelab.resume import RESUME_FILE
 from vaelab.run import Run
+from vaelab.runlock import LOCK_FILE
 
 # vaelab's own files in a run directory: what --force replaces (and nothing else).
 RUN_FILES = [rundir.CONFIG_FILE, rundir.MODEL_FILE, rundir.BEST_FILE, rundir.HISTORY_FILE,
@@ -30,21 +31,28 @@ RUN_FILES = [rundir.CONFIG_FILE, rundir.MODEL_FILE, rundir.BEST_FILE, rundir.HIS
 
 def prepare(path: Path, *, force: bool) -> None:
     """Refuse to write into an existing run unless ``force``: nothing saved is lost by
-    accident. With ``force`` only vaelab's own files are replaced."""
+    accident. With ``force`` only vaelab's own files are replaced. The caller holds the
+    run's writer lock (runlock.py), whose file does not count as content."""
     if path.exists() and not path.is_dir():
         raise VaelabError(f"--out {path} is a file; give a directory path")
-    if path.is_dir() and any(path.iterdir()):
+    content = [p for p in path.iterdir() if p.name != LOCK_FILE] if path.is_dir() else []
+    if content:
         if not force:
+            if not (path / rundir.MODEL_FILE).exists() and (path / rundir.CONFIG_FILE
+                                                            ).exists():
+                raise VaelabError(f"--out {path} holds a run that never completed an epoch; "
+                                  "pass --force to start it over (or choose another --out)")
             raise VaelabError(f"--out {path} already exists and is not empty; choose another "
                               "--out, pass --resume to continue it, or --force to overwrite "
                               "it")
         for name in RUN_FILES:
             target = path / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            else:
-                target.unlink(missing_ok=True)
-    path.mkdir(parents=True, exist_ok=True)
+            with rundir.writing(target):
+                if target.is_dir():
+                    shutil.rmtree(target)
+                else:
+                    target.unlink(missing_ok=True)
+    rundir.make_dir(path)
 
 
 def provenance(config: Config, command: list[str], device: torch.device,
@@ -76,7 +84,7 @@ def finish(run_path: Path, model: VAE, data: PreparedData, info: dict[str, Any],
               prepared=data)
     test = elbo_metrics(model, data, "test", batch_size=run.config.train.eval_batch_size)
     if test:
-        rundir.merge_json(run_path / rundir.METRICS_FILE, {"test": test})
+        rundir.store_section(run_path, "test", test, rundir.checkpoint_stamp(run_path, "last"))
     if figures:
         write_figures(run)
     return run

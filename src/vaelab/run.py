@@ -3,6 +3,7 @@ notebooks. Everything here reads the run directory only (DESIGN rule 5)."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,8 @@ class Run:
 
     @property
     def metrics(self) -> dict[str, Any]:
-        path = self.path / rundir.METRICS_FILE
-        return rundir.read_json(path) if path.exists() else {}
+        """metrics.json without numbers of a checkpoint that has since been replaced."""
+        return rundir.read_metrics(self.path)[0]
 
     @property
     def device(self) -> torch.device:
@@ -72,6 +73,23 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}, epochs={len(self.history)})"
+
+
+def warn(problem: str, ending: str = "") -> None:
+    """One warning line on stderr (nothing when ``problem`` is empty)."""
+    if problem:
+        print(f"warning: {problem}{ending}", file=sys.stderr)
+
+
+def checkpoint_config(path: Path, stored: Any) -> tuple[Any, str]:
+    """The config a run's model was built from (its last checkpoint's: the truth; config.json's
+    before the first epoch) and the start of a line on how config.json disagrees ("" when
+    it agrees), for readers that do not load the model (compare, the report)."""
+    checkpoint = path / rundir.MODEL_FILE
+    if not checkpoint.is_file():
+        return stored, ""
+    truth = rundir.load_checkpoint_metadata(checkpoint).get("config", stored)
+    return truth, rundir.config_disagreement(path, stored, truth, checkpoint)
 
 
 def load_run(path: str | Path, *, checkpoint: str = "last", device: str = "cpu") -> Run:
@@ -94,6 +112,8 @@ def load_run(path: str | Path, *, checkpoint: str = "last", device: str = "cpu")
                           "not written by vaelab")
     rundir.check_format(metadata.get("run_format"), checkpoint_path)
     config = Config.from_dict(metadata["config"], where=str(checkpoint_path))
+    warn(rundir.config_disagreement(path, info.get("config"), metadata["config"],
+                                    checkpoint_path), rundir.READER_NOTE)
     model = build_model(config, tuple(metadata["image_shape"]))
     own = {key: t for key, t in tensors.items() if not key.startswith(rundir.AUXILIARY_PREFIX)}
     try:

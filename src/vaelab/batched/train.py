@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import torch
@@ -22,6 +23,7 @@ from vaelab.errors import VaelabError
 from vaelab.model import VAE
 from vaelab.objectives import build_objective
 from vaelab.run import resolve_device
+from vaelab.runlock import writer_lock
 from vaelab.trainee import Member
 from vaelab.trainer import train
 
@@ -61,6 +63,16 @@ def train_batched(configs: list[Config], run_paths: list[Path], *, progress: boo
 
     infos = [_provenance(config, model, data, device, command, index, run_paths)
              for index, (config, model) in enumerate(zip(configs, models, strict=True))]
+    with ExitStack() as locks:  # one writer per run directory (runlock.py)
+        for path in run_paths:
+            locks.enter_context(writer_lock(path, command))
+        _train_locked(configs, run_paths, models, objectives, infos, data, device,
+                      progress=progress, figures=figures, force=force)
+    return run_paths
+
+
+def _train_locked(configs, run_paths, models, objectives, infos, data, device, *,
+                  progress: bool, figures: bool, force: bool) -> None:
     for path, info in zip(run_paths, infos, strict=True):
         lifecycle.prepare(path, force=force)
         rundir.write_json(path / rundir.CONFIG_FILE, info)
@@ -75,7 +87,6 @@ def train_batched(configs: list[Config], run_paths: list[Path], *, progress: boo
     train(StackedTrainee(members), data, progress=progress, console=console)
     for path, model, info in zip(run_paths, models, infos, strict=True):
         lifecycle.finish(path, model, data, info, figures=figures)
-    return run_paths
 
 
 def _check_run_paths(configs: list[Config], run_paths: list[Path], *, force: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,10 +13,32 @@ from rich.table import Table
 from rich.text import Text
 
 from vaelab.errors import VaelabError
-from vaelab.metrics.shown import HEADLINE, MARK, Breakdown, format_value, units_line
+from vaelab.metrics.shown import (
+    HEADLINE,
+    MARK,
+    Breakdown,
+    checkpoint_text,
+    format_value,
+    units_line,
+)
 
 if TYPE_CHECKING:  # the registry imports torch: only when metrics are printed
     from vaelab.metrics.base import Metric
+
+
+# Width of tables written to a pipe or file: wide enough that no cell is ever cut. Rich
+# assumes 80 columns off a terminal and ends a cell that does not fit with "…" (a
+# number "-48…" is worse than a long line).
+PIPE_WIDTH = 1000
+
+
+def terminal_console(*, stderr: bool = False) -> Console:
+    """The console of a command's tables: the terminal's width in a terminal ($COLUMNS
+    when set), else PIPE_WIDTH, so that piped output never truncates a number."""
+    console = Console(stderr=stderr)
+    if console.is_terminal or "COLUMNS" in os.environ:
+        return console
+    return Console(stderr=stderr, width=PIPE_WIDTH)
 
 
 def png_path(out: str) -> Path:
@@ -36,7 +59,7 @@ def print_metrics(run_path: Path, metrics: dict[str, Any], console: Console | No
     80-column terminal), each followed by its breakdowns (per class, per dimension)."""
     from vaelab.metrics.columns import metrics_in_order
 
-    console = console or Console()
+    console = console or terminal_console()
     sections = {key: stats for key, stats in metrics.items() if isinstance(stats, dict)}
     console.print(f"metrics of {escape(str(run_path))}")
     for metric in metrics_in_order():
@@ -66,7 +89,8 @@ def _print_metric(console: Console, metric: Metric, sections: dict[str, dict]) -
                       *(escape(n.row_text(stats)) for n in numbers))
         estimators = dict.fromkeys(filter(None, (n.estimator_text(stats) for n in numbers)))
         scoring = [f"binarization {owner['binarization']}" if "binarization" in owner else "",
-                   f"seed {owner['seed']}" if "seed" in owner else ""]
+                   f"seed {owner['seed']}" if "seed" in owner else "",
+                   checkpoint_text(owner.get("checkpoint"))]
         caveat = metric.caveat(owner) if metric.caveat else ""
         notes.append(f"{split}: " + "; ".join(filter(None, [*estimators, ", ".join(
             filter(None, scoring)), caveat])))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from vaelab.cli.app import CONTEXT, cli
+from vaelab.cli.common import terminal_console
 
 
 @cli.command(context_settings=CONTEXT)
@@ -29,7 +29,7 @@ def datasets(data_dir: str | None) -> None:
                  and info.n_test is not None else "?")
         table.add_row(info.name, "[green]yes[/]" if info.available else "[yellow]no[/]",
                       shape, sizes, info.where)
-    console = Console()
+    console = terminal_console()
     console.print(table)
     for info in infos:
         console.print(f"[bold]{info.name}[/]: {info.description}")

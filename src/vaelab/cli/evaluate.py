@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import json
+import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import click
 
 from vaelab.cli.app import CONTEXT, cli
-from vaelab.cli.common import print_metrics
+from vaelab.cli.common import print_metrics, terminal_console
 from vaelab.errors import VaelabError
 from vaelab.metrics.shown import Number
 
@@ -54,9 +56,9 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
     collapse (KL per dimension, active units, I(x;z)), FID with a domain classifier and a
     linear probe. Each number names its estimator, k, binarisation, split and seed; all are
     merged into the run's metrics.json."""
-    from vaelab.metrics import METRICS, parse_metric_names, store_results
-    from vaelab.metrics import evaluate as run_metrics
-    from vaelab.run import load_run, resolve_device
+    from vaelab.metrics import parse_metric_names
+    from vaelab.rundir import WriteError
+    from vaelab.runlock import writer_lock
 
     # Every user error is found before anything is computed or written.
     names = parse_metric_names(metric_list, all_metrics=all_metrics)
@@ -69,6 +71,25 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
         raise VaelabError(f"--seed must be >= 0, got {seed}")
     if batch_size is not None:
         _positive("--batch-size", batch_size)
+    with ExitStack() as lock:
+        if (Path(run_dir) / "config.json").is_file():
+            try:  # one writer per run: the checkpoint cannot change while it is scored
+                lock.enter_context(writer_lock(Path(run_dir), ["vaelab", *sys.argv[1:]]))
+            except WriteError:
+                pass  # an unwritable run has no other writer; the results are printed
+        _evaluate(run_dir, names, explicit, iw_samples, fid_samples, per_class, seed,
+                  as_json, checkpoint, split, batch_size, device, quiet)
+
+
+def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
+              fid_samples: int, per_class: bool | None, seed: int, as_json: bool,
+              checkpoint: str, split: str, batch_size: int | None, device: str,
+              quiet: bool) -> None:
+    from vaelab import rundir
+    from vaelab.metrics import METRICS, results_section, section_key, store_results
+    from vaelab.metrics import evaluate as run_metrics
+    from vaelab.run import load_run, resolve_device
+
     run = load_run(run_dir, checkpoint=checkpoint, device=str(resolve_device(device)))
     batch_size = batch_size or run.config.train.eval_batch_size
     data = run.data
@@ -93,12 +114,22 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
     results = run_metrics(run.model, data, names, seed=seed, split=split,
                           batch_size=batch_size, progress=not quiet and not as_json,
                           options=options)
-    merged = store_results(run.path, results, split=split, checkpoint=checkpoint)
-    key = split if checkpoint == "last" else f"{split}_best"
+    key = section_key(split, checkpoint)
+    try:
+        merged = store_results(run.path, results, split=split, checkpoint=checkpoint)
+    except rundir.WriteError as err:
+        # Computed but not saved: show the numbers before the one-line error (exit 2).
+        unsaved = results_section(results, rundir.checkpoint_stamp(run.path, checkpoint))
+        if as_json:
+            click.echo(json.dumps({key: unsaved}, indent=2))
+        else:
+            print_metrics(run.path, {key: unsaved}, console=terminal_console())
+        raise rundir.WriteError(f"{err}; the metrics above were computed but not saved "
+                                "(--json prints them to stdout)") from None
     if as_json:
         click.echo(json.dumps({key: merged}, indent=2))
         return
-    print_metrics(run.path, {key: merged})
+    print_metrics(run.path, {key: merged}, console=terminal_console())
     if skipped:
         click.echo(f"skipped {', '.join(skipped)}: the {split} split has no labels", err=True)
 
@@ -107,14 +138,17 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
 def _run_row(path: Path, section_key: str) -> dict[str, Any]:
     from vaelab import rundir
     from vaelab.describe import describe_model
+    from vaelab.run import checkpoint_config, warn
 
     if not path.is_dir():
         raise VaelabError(f"run directory {path} does not exist; give folders that "
                           "`vaelab train` wrote")
     info = rundir.read_json(path / rundir.CONFIG_FILE)
-    metrics_path = path / rundir.METRICS_FILE
-    metrics = rundir.read_json(metrics_path) if metrics_path.exists() else {}
-    config = info.get("config", {})
+    metrics, stale = rundir.read_metrics(path)
+    for note in stale:
+        click.echo(f"warning: {note}", err=True)
+    config, problem = checkpoint_config(path, info.get("config", {}))
+    warn(problem, rundir.READER_NOTE)
     return {
         "run": str(path),
         "dataset": config.get("data", {}).get("dataset"),
@@ -153,7 +187,6 @@ def compare(run_dirs: tuple[str, ...], split: str, checkpoint: str, as_json: boo
     """Several runs side by side, from their metrics.json (run `vaelab eval` first; this
     command computes nothing). Warns when runs were scored differently; the best value of
     each comparable column is bold (a run without a number is never ranked)."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.padding import Padding
     from rich.table import Table
@@ -179,7 +212,7 @@ def compare(run_dirs: tuple[str, ...], split: str, checkpoint: str, as_json: boo
             text = escape(number.text(row["metrics"]))
             cells.append(f"[bold]{text}[/]" if best.get(number.label) == row["run"] else text)
         table.add_row(escape(Path(row["run"]).name), str(row["epochs"]), *cells)
-    console = Console()
+    console = terminal_console()
     console.print(table)
     # Under the table, at full width: the models, the estimators and the warnings.
     lines = [f"{Path(row['run']).name}: {row['dataset']}, {row['model']}" for row in rows]

@@ -12,7 +12,9 @@ the named figures takes is an error rather than silently ignored.
 
 from __future__ import annotations
 
+import sys
 import warnings
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -194,16 +196,28 @@ def plot(targets: tuple[str, ...], draw_all: bool, compare: bool, out_dir: str |
     """Draw figures of a run into RUN_DIR/figures/: reconstructions, samples, curves,
     latent, manifold, traversal, interpolation, kl-per-dim, markov-chain (PNG + GIF),
     tableau. Each is also callable from Python: vaelab.figures.FIGURES.get(name)(run)."""
-    from vaelab.figures import NotApplicable, options_for, write_figure
+    from vaelab import rundir
     from vaelab.figures.common import load_runs
-    from vaelab.figures.markov import ChainWarning
+    from vaelab.runlock import writer_lock
 
     run_dirs, names = split_targets(targets, compare)
     names = check_request(run_dirs, names, draw_all, compare)
     given = {key: value for key, value in raw.items() if value is not None}
     check_options(given, names, compare)
-    runs = load_runs(run_dirs, checkpoint=checkpoint, device=device)
-    target_dir = Path(out_dir) if out_dir else runs[0].figures_dir
+    with ExitStack() as lock:
+        if out_dir is None and (Path(run_dirs[0]) / "config.json").is_file():
+            # Figures go into the run: one writer per run directory (runlock.py).
+            lock.enter_context(writer_lock(Path(run_dirs[0]), ["vaelab", *sys.argv[1:]]))
+        runs = load_runs(run_dirs, checkpoint=checkpoint, device=device)
+        target_dir = rundir.make_dir(Path(out_dir) if out_dir else runs[0].figures_dir)
+        _draw(runs, names, compare, draw_all, given, target_dir)
+
+
+def _draw(runs: list, names: list[str], compare: bool, draw_all: bool,
+          given: dict[str, Any], target_dir: Path) -> None:
+    from vaelab.figures import NotApplicable, options_for, write_figure
+    from vaelab.figures.markov import ChainWarning
+
     for name in names:
         options = options_for(name, compare, given)
         with warnings.catch_warnings(record=True) as caught:

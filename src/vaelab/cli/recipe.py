@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from vaelab.cli.app import CONTEXT, cli
+from vaelab.cli.common import terminal_console
 from vaelab.errors import VaelabError
 
 
@@ -31,7 +31,7 @@ def list_recipes() -> None:
     for name, item in sorted(RECIPES.items(), key=lambda entry: entry[1].source):
         table.add_row(name, str(len(item.build(False).runs())),
                       f"{item.question} [dim]({item.source})[/]")
-    Console().print(table)
+    terminal_console().print(table)
 
 
 @recipe.command("run", context_settings=CONTEXT)

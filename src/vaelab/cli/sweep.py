@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from vaelab.cli.app import CONTEXT, cli
+from vaelab.cli.common import terminal_console
 from vaelab.cli.train import apply_options, config_options
 from vaelab.errors import VaelabError
 
@@ -88,7 +89,7 @@ def sweep(sweep_file: str | None, grid: tuple[str, ...], zipped: tuple[str, ...]
         out = out or str(Path("sweeps") / spec.name)
     summary = run_sweep(spec, out, backend=backend, workers=workers, address=address,
                         force=force, progress=not quiet, command=command)
-    print_summary(summary, Console())
+    print_summary(summary, terminal_console())
     click.echo(f"sweep directory: {out}")
 
 

@@ -59,22 +59,34 @@ def store_results(run_path, results: dict[str, dict], *, split: str = "test",
                   checkpoint: str = "last") -> dict[str, Any]:
     """Merge ``evaluate``'s results into the run's metrics.json under ``split`` (or
     ``<split>_best`` for the best checkpoint): metrics without a key (elbo) add their
-    numbers to the section itself, the others go under their key. Returns the section."""
-    from pathlib import Path
-
+    numbers to the section itself, the others go under their key. Every dict is stamped
+    with the checkpoint (name, epoch, step, sha256: ``rundir.checkpoint_stamp``) as it is
+    now; numbers stored from another checkpoint are dropped, never mixed in (the caller
+    holds the run's writer lock, so the checkpoint cannot change meanwhile). Returns the
+    section."""
     from vaelab import rundir
 
+    stamp = rundir.checkpoint_stamp(run_path, checkpoint)
+    return rundir.store_section(run_path, section_key(split, checkpoint),
+                                results_section(results, stamp), stamp)
+
+
+def section_key(split: str, checkpoint: str) -> str:
+    """metrics.json's section of a split scored with a checkpoint: "test", "test_best"."""
+    return split if checkpoint == "last" else f"{split}_best"
+
+
+def results_section(results: dict[str, dict], stamp: Any) -> dict[str, Any]:
+    """``evaluate``'s results as one section of metrics.json, each dict stamped."""
     section: dict[str, Any] = {}
     for name, stats in results.items():
-        stats["checkpoint"] = checkpoint
+        stats["checkpoint"] = stamp
         key = METRICS.get(name).key
         if key is None:
             section.update(stats)
         else:
             section[key] = stats
-    key = split if checkpoint == "last" else f"{split}_best"
-    merged = rundir.merge_json(Path(run_path) / rundir.METRICS_FILE, {key: section})
-    return merged[key]
+    return section
 
 
 __all__ = ["DEFAULT_METRICS", "METRICS", "Metric", "evaluate", "metric_names",

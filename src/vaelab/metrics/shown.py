@@ -170,6 +170,19 @@ def with_training_time(metrics: dict[str, Any], history: list[dict[str, float]]
     return {**metrics, "train": {"seconds": seconds}}
 
 
+def checkpoint_text(stamp: Any) -> str:
+    """'last checkpoint, epoch 3, sha256 1f2e3d4c': which weights numbers came from (the
+    stamp of rundir.checkpoint_stamp; a bare name from older runs); '' when absent."""
+    if isinstance(stamp, str):
+        return f"{stamp} checkpoint"
+    if not isinstance(stamp, dict):
+        return ""
+    parts = [f"{stamp.get('name')} checkpoint", f"epoch {stamp.get('epoch')}"]
+    if isinstance(stamp.get("sha256"), str):
+        parts.append(f"sha256 {stamp['sha256'][:8]}")
+    return ", ".join(parts)
+
+
 # -- small shared helpers -----------------------------------------------------------------
 def lookup(tree: Any, path: tuple[str, ...]) -> Any:
     for key in path:

@@ -97,9 +97,9 @@ class Results:
 
     def metrics(self, point: str) -> dict[str, Any]:
         path = self.run_path(point)
-        if path is None or not (path / rundir.METRICS_FILE).exists():
+        if path is None:
             return {}
-        return rundir.read_json(path / rundir.METRICS_FILE)
+        return rundir.read_metrics(path)[0]  # numbers of the current checkpoint only
 
     def history(self, point: str) -> list[dict[str, float]]:
         path = self.run_path(point)
@@ -128,6 +128,7 @@ def draw_figures(recipe: Recipe, results: Results, console: Console) -> list[str
     """The recipe's figures; returns notes on the ones that could not be drawn."""
     from vaelab.figures import NotApplicable, options_for, write_figure
     from vaelab.run import load_run
+    from vaelab.runlock import writer_lock
 
     notes = []
     out_dir = results.sweep_dir / layout.FIGURES_DIR
@@ -140,8 +141,9 @@ def draw_figures(recipe: Recipe, results: Results, console: Console) -> list[str
         try:
             if plan.per_run:
                 for _, run in runs:
-                    write_figure(plan.figure, run, run.figures_dir, stem=plan.stem,
-                                 **options_for(plan.figure, False, plan.options))
+                    with writer_lock(run.path):  # one writer per run directory
+                        write_figure(plan.figure, run, run.figures_dir, stem=plan.stem,
+                                     **options_for(plan.figure, False, plan.options))
             else:
                 # Runs are labelled by their directory names, "<point>-seed<k>".
                 write_figure(plan.figure, [run for _, run in runs], out_dir, stem=plan.stem,

@@ -9,7 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from vaelab.metrics.columns import metrics_in_order, numbers_of, owned_keys
-from vaelab.metrics.shown import DETAIL, MARK, Breakdown, Number, fill, lookup, units_line
+from vaelab.metrics.shown import (
+    DETAIL,
+    MARK,
+    Breakdown,
+    Number,
+    checkpoint_text,
+    fill,
+    lookup,
+    units_line,
+)
 from vaelab.report.cells import (
     Cell,
     Header,
@@ -47,7 +56,7 @@ def _row(split: str, metric: str, value: Cell, stats: dict[str, Any], estimator:
          extra: str = "") -> MetricRow:
     scoring = [f"{fmt(stats['images'])} images" if "images" in stats else "",
                f"binarization {stats['binarization']}" if "binarization" in stats else "",
-               f"{stats['checkpoint']} checkpoint" if "checkpoint" in stats else "", extra]
+               checkpoint_text(stats.get("checkpoint")), extra]
     full = "; ".join(filter(None, [estimator, ", ".join(filter(None, scoring))]))
     return MetricRow(split, metric, value, full, brief(estimator))
 
@@ -70,7 +79,7 @@ def unknown_rows(split: str, section: dict[str, Any]) -> list[MetricRow]:
     owned = owned_keys()
     rows = []
     for key, value in section.items():
-        if isinstance(value, dict) and key not in owned:
+        if isinstance(value, dict) and key not in owned and key not in PROVENANCE:
             rows += [_row(split, f"{key}.{field}", number_cell(number), value,
                           str(value.get("estimator", "")))
                      for field, number in value.items()

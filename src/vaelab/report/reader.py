@@ -26,6 +26,7 @@ from typing import Any
 
 from vaelab import rundir
 from vaelab.errors import VaelabError, shown
+from vaelab.run import checkpoint_config, warn
 from vaelab.sweep import layout
 from vaelab.sweep.layout import (  # VERDICTS: render.py imports it from here
     FINDINGS_JSON,
@@ -168,7 +169,14 @@ def read_run(path: Path, label: str | None = None, point: dict[str, Any] | None 
         rescore = f"delete it and run `vaelab eval {shown(path)}` to score the run again"
         metrics = _object(read_json_file(metrics_path, rescore), metrics_path,
                           "a vaelab metrics file", rescore)
+    # Only numbers of the current checkpoints; the config the checkpoint was built with.
+    metrics, stale = rundir.read_metrics(path, metrics)
+    config, problem = checkpoint_config(path, info["config"])
+    if problem:
+        warn(problem, rundir.READER_NOTE)
+        info = {**info, "config": config}
     figures, notes = read_images(path / rundir.FIGURES_DIR)
+    notes = [*stale, *([problem + rundir.READER_NOTE] if problem else []), *notes]
 
     train = info["config"].get("train")
     wanted = train.get("epochs") if isinstance(train, dict) else None

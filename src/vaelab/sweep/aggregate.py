@@ -20,8 +20,7 @@ def run_numbers(run_path: Path) -> tuple[dict[str, float], dict[str, str]]:
     headline number the registered metrics declare and the training time."""
     from vaelab.metrics.columns import headline_columns
 
-    metrics_path = run_path / rundir.METRICS_FILE
-    metrics = rundir.read_json(metrics_path) if metrics_path.exists() else {}
+    metrics, _ = rundir.read_metrics(run_path)  # numbers of the current checkpoint only
     tree = with_training_time(metrics, rundir.read_history(run_path / rundir.HISTORY_FILE))
     values, estimators = {}, {}
     for column in headline_columns("test", training_time=True):

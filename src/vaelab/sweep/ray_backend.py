@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from vaelab import rundir
 from vaelab.errors import VaelabError
 from vaelab.sweep import layout, state
 from vaelab.sweep.worker import cpu_count, run_point, skip_or_claim
@@ -47,14 +48,19 @@ def unpack(blob: bytes, folder: Path) -> None:
     """Replace ``folder`` by the archive's contents: extract beside it, then swap, so a
     crash leaves either the old or the new directory, never a mix. The "data" filter
     refuses links and paths outside the target."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    rundir.make_dir(folder.parent)
     staging = folder.with_name(f".{folder.name}.incoming-{uuid.uuid4().hex[:8]}")
-    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as archive:
-        archive.extractall(staging, filter="data")
-    old = folder.with_name(f".{folder.name}.old-{uuid.uuid4().hex[:8]}")
-    if folder.exists():
-        os.rename(folder, old)
-    os.rename(staging, folder)
+    with rundir.writing(folder):
+        try:
+            with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as archive:
+                archive.extractall(staging, filter="data")
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)  # a full disk leaves no half copy
+            raise
+        old = folder.with_name(f".{folder.name}.old-{uuid.uuid4().hex[:8]}")
+        if folder.exists():
+            os.rename(folder, old)
+        os.rename(staging, folder)
     shutil.rmtree(old, ignore_errors=True)
 
 

@@ -35,8 +35,10 @@ from vaelab.sweep.layout import SWEEP_FORMAT, claim_path, status_path
 @contextmanager
 def sweep_lock(sweep_dir: Path) -> Iterator[None]:
     """An exclusive lock over the manifest; released by the OS if the holder dies."""
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    with open(sweep_dir / layout.LOCK_FILE, "a+") as handle:
+    rundir.make_dir(sweep_dir)
+    with rundir.writing(sweep_dir / layout.LOCK_FILE):
+        handle = open(sweep_dir / layout.LOCK_FILE, "a+")  # noqa: SIM115 - closed below
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -80,13 +82,16 @@ def _alive(claim: dict[str, Any]) -> bool:
 def try_claim(sweep_dir: Path, run_name: str) -> bool:
     """Claim a run for this process; False when a live process holds it."""
     path = claim_path(sweep_dir, run_name)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    rundir.make_dir(path.parent)
     body = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                        "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode()
     for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
+        with rundir.writing(path):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                fd = None
+        if fd is None:
             if not _take_over_stale(path):
                 return False
             continue

@@ -79,6 +79,15 @@ def skip_or_claim(task: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def train_and_evaluate(task: dict[str, Any], run_path: Path) -> None:
+    """Train (or resume) and evaluate one point, holding its run's writer lock throughout
+    (api.train takes it again, re-entrantly)."""
+    from vaelab.runlock import writer_lock
+
+    with writer_lock(run_path, task["command"]):
+        _train_and_evaluate(task, run_path)
+
+
+def _train_and_evaluate(task: dict[str, Any], run_path: Path) -> None:
     import vaelab
     from vaelab.config import Config
 
