@@ -69,9 +69,10 @@ def sweep(sweep_file: str | None, grid: tuple[str, ...], zipped: tuple[str, ...]
     """Train and evaluate a grid of runs; write SWEEP/sweep.json, one run directory per
     point and seed under SWEEP/runs/, and SWEEP/summary.json/.csv (mean ± std over seeds).
     Re-running the same command skips finished runs and resumes interrupted ones."""
-    from vaelab.sweep import BACKENDS, load_spec, run_sweep
+    from vaelab.sweep import load_spec, run_sweep
+    from vaelab.sweep.backends import check_backend
 
-    BACKENDS.get(backend)
+    check_backend(backend)
     command = ["vaelab", "sweep", *sys.argv[2:]]
     given = {k: v for k, v in options.items() if v is not None}
     if resume is not None:

@@ -8,6 +8,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from vaelab import extras
 from vaelab.errors import VaelabError
 from vaelab.figures.common import (
     FIGURES,
@@ -47,11 +48,8 @@ def project(z: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, tuple[st
                   ).fit_transform(z)
         return xy, ("t-SNE 1", "t-SNE 2"), f"t-SNE (perplexity {perplexity:g})"
     if method == "umap":
-        try:
-            import umap  # optional extra, imported only when asked for
-        except ImportError:
-            raise VaelabError("--method umap needs the umap-learn package: pip install "
-                              "umap-learn (or use --method pca or tsne)") from None
+        extras.require("umap", needed_by="--method umap")
+        import umap  # optional extra, imported only when asked for
         xy = umap.UMAP(n_components=2, random_state=seed).fit_transform(z)
         return np.asarray(xy), ("UMAP 1", "UMAP 2"), "UMAP"
     raise VaelabError(f"--method {method!r} is unknown; choose one of: {', '.join(METHODS)}")
@@ -69,6 +67,8 @@ def latent(run: Run, method: str = "auto", n: int | None = None, seed: int = 0,
     if dim < 2:
         raise NotApplicable(f"latent needs at least 2 latent dimensions; {run.path.name} has "
                             f"z={dim}")
+    if method == "umap":  # before the encoding work, not after it
+        extras.require("umap", needed_by="--method umap")
     if method == "auto":
         method = "raw" if dim == 2 else "pca"
     if method == "raw" and dim != 2:

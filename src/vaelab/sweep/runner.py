@@ -16,7 +16,7 @@ from vaelab.errors import VaelabError
 from vaelab.progress import new_progress
 from vaelab.sweep import layout, state
 from vaelab.sweep.aggregate import summarize
-from vaelab.sweep.backends import BACKENDS, BackendOptions
+from vaelab.sweep.backends import BACKENDS, BackendOptions, check_backend
 from vaelab.sweep.spec import SweepSpec, spec_from_dict
 from vaelab.sweep.worker import make_task
 
@@ -107,7 +107,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, backend: str = "local",
     """Run every (point, seed) of ``spec`` into ``out``/runs/; return the summary.
     Raises VaelabError at the end (after writing the summary) if some runs failed."""
     out = Path(out)
-    BACKENDS.get(backend)  # an unknown backend fails before anything is written
+    check_backend(backend)  # an unknown backend or a missing extra: before any write
     if workers is not None and workers < 1:
         raise VaelabError(f"--workers must be >= 1, got {workers}")
     command = command if command is not None else list(sys.argv)
