@@ -84,8 +84,16 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
         if (unlabelled and explicit) or per_class:
             raise VaelabError(f"{', '.join(unlabelled)} need class labels but the {split} "
                               f"split of {data.dataset} has none; leave them out of --metrics")
-        skipped = unlabelled
+        skipped = [f"{', '.join(unlabelled)}: the {split} split has no labels"] * bool(unlabelled)
         names = [n for n in names if n not in unlabelled]
+    for name in list(names):  # degenerate data: refuse what was asked for, skip defaults
+        reason = METRICS.get(name).unmet(data, split)
+        if reason is not None:
+            if explicit:
+                raise VaelabError(f"metric {name} {reason} ({run_dir}); leave it out of "
+                                  "--metrics or train on more data")
+            skipped.append(f"{name}: it {reason}")
+            names.remove(name)
 
     options: dict[str, dict[str, Any]] = {"iw-nll": {"k": iw_samples},
                                           "fid": {"n_samples": fid_samples},
@@ -95,12 +103,13 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
                           options=options)
     merged = store_results(run.path, results, split=split, checkpoint=checkpoint)
     key = split if checkpoint == "last" else f"{split}_best"
+    for note in skipped:  # on stderr, so that --json output stays one JSON document
+        click.echo(f"skipped {note}", err=True)
     if as_json:
         click.echo(json.dumps({key: merged}, indent=2))
         return
     print_metrics(run.path, {key: merged})
-    if skipped:
-        click.echo(f"skipped {', '.join(skipped)}: the {split} split has no labels", err=True)
+
 
 
 # -- compare ------------------------------------------------------------------------

@@ -76,6 +76,14 @@ def latent(run: Run, method: str = "auto", n: int | None = None, seed: int = 0,
                           "pca, tsne or umap")
     data = split_of(run, split)
     count = len(data)
+    # PCA fits 2 components, t-SNE needs a perplexity below the point count, UMAP its
+    # neighbours: fewer images than these is no picture of a latent space.
+    needed = {"raw": 1, "pca": 2, "tsne": 4, "umap": 4}[method]
+    points = count if n is None else min(n, count)
+    if points < needed:
+        raise NotApplicable(f"latent --method {method} needs at least {needed} points, "
+                            f"{'--n gives' if points < count else f'the {split} split has'} "
+                            f"{points}")
     if n is None and method in ("tsne", "umap"):
         n = SLOW_METHODS_MAX
     idx = torch.arange(count)
