@@ -99,7 +99,7 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
                                           "fid": {"n_samples": fid_samples},
                                           "elbo": {"per_class": per_class}}
     results = run_metrics(run.model, data, names, seed=seed, split=split,
-                          batch_size=batch_size, progress=not quiet and not as_json,
+                          batch_size=batch_size, progress=not quiet,  # stderr: --json too
                           options=options)
     merged = store_results(run.path, results, split=split, checkpoint=checkpoint)
     key = split if checkpoint == "last" else f"{split}_best"

@@ -10,6 +10,7 @@ from matplotlib.lines import Line2D
 
 from vaelab import extras
 from vaelab.errors import VaelabError
+from vaelab.progress import working
 from vaelab.figures.common import (
     FIGURES,
     NotApplicable,
@@ -91,7 +92,8 @@ def latent(run: Run, method: str = "auto", n: int | None = None, seed: int = 0,
         idx = torch.randperm(count, generator=torch.Generator().manual_seed(seed))[:n].sort()[0]
     idx = idx.to(data.x.device)
     z = posterior_moments(run.model, data.x[idx], 2000)[0].double().cpu().numpy()
-    xy, (xlabel, ylabel), how = project(z, method, seed)
+    with working(f"{method} of {len(z)} posterior means", enabled=method in ("tsne", "umap")):
+        xy, (xlabel, ylabel), how = project(z, method, seed)
     labels = None if data.y is None else data.y[idx].cpu().numpy()
 
     fig = new_figure(7.6, 6.0, caption(run, f"{len(z)} {split} images; {how}"))
