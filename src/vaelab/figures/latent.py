@@ -10,7 +10,6 @@ from matplotlib.lines import Line2D
 
 from vaelab import extras
 from vaelab.errors import VaelabError
-from vaelab.progress import working
 from vaelab.figures.common import (
     FIGURES,
     NotApplicable,
@@ -23,6 +22,7 @@ from vaelab.figures.common import (
 from vaelab.metrics.base import posterior_moments
 from vaelab.metrics.collapse import latent_name
 from vaelab.priors import Prior
+from vaelab.progress import working
 from vaelab.run import Run
 
 METHODS = ("auto", "raw", "pca", "tsne", "umap")
