@@ -178,8 +178,19 @@ def load_or_train_classifier(dataset_name: str, data_cfg: DataConfig | None = No
     if data.train.y is None or data.test.y is None:
         raise VaelabError(f"dataset {dataset_name} has no labels, so vaelab cannot train the "
                           "domain classifier that FID and the Inception-style score need")
-    n_classes = (len(data.classes) if data.classes
-                 else int(max(data.train.y.max(), data.test.y.max())) + 1)
+    if data.classes:
+        n_classes = len(data.classes)
+    else:
+        # A file's labels are class names, not necessarily 0..K-1 (a CSV may say 3, 7,
+        # 1000): one output per class present, labels coded 0..K-1 in sorted order.
+        names, codes = torch.unique(torch.cat([data.train.y, data.test.y]),
+                                    return_inverse=True)
+        n_classes = len(names)
+        data.train.y, data.test.y = codes[:len(data.train)], codes[len(data.train):]
+    if n_classes < 2:
+        raise VaelabError(f"dataset {dataset_name} has {n_classes} class, so vaelab cannot "
+                          "train the domain classifier that FID and the Inception-style "
+                          "score need; use data with at least 2 classes")
     key = _data_key(data.train.x, data.train.y)
     path = cache_root() / "classifiers" / f"{dataset_name}-{ARCHITECTURE}-{key}.safetensors"
     # Sweep workers may ask for the same classifier at once: the first trains it, the

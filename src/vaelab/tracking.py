@@ -14,7 +14,6 @@ Adding a backend = one ``Tracker`` subclass + one line in ``TRACKERS``.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import math
 import time
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vaelab import rundir
+from vaelab import extras, rundir
 from vaelab.errors import VaelabError
 
 IMAGES = 16  # images per grid: reconstructions of a fixed batch, decoder means of z ~ p(z)
@@ -35,7 +34,7 @@ IMAGE_SEED = 0  # the same prior draws every epoch, so the grids show training p
 class Tracker:
     """The interface, and the default that records nothing."""
 
-    package = ""  # the importable package a backend needs (the pip extra of that name)
+    extra = ""  # the optional extra (vaelab/extras.py) a backend needs
     wants_images = False
 
     def log_epoch(self, row: dict[str, float]) -> None:
@@ -54,7 +53,7 @@ class TensorBoardTracker(Tracker):
     text, in DIR/<run directory name>, so that ``tensorboard --logdir DIR`` compares runs.
     """
 
-    package = "tensorboard"
+    extra = "tensorboard"
     wants_images = True
 
     def __init__(self, target: str, *, run_path: Path, info: dict[str, Any]):
@@ -85,7 +84,7 @@ class MLflowTracker(Tracker):
     metrics.json and figures/ as artifacts (to the experiment's artifact location; for
     ``sqlite:///mlruns.db`` MLflow's default is ./mlruns)."""
 
-    package = "mlflow"
+    extra = "mlflow"
 
     def __init__(self, target: str, *, run_path: Path, info: dict[str, Any],
                  experiment: str = "vaelab"):
@@ -182,12 +181,7 @@ def check_installed(targets: dict[str, str | None]) -> None:
             continue
         if name not in TRACKERS:
             raise VaelabError(f"unknown tracker {name!r}; choose from {', '.join(TRACKERS)}")
-        try:
-            importlib.import_module(TRACKERS[name].package)
-        except ImportError:
-            package = TRACKERS[name].package
-            raise VaelabError(f"--{name} needs the {package} package: pip install "
-                              f"'vaelab[{name}]'") from None
+        extras.require(TRACKERS[name].extra, needed_by=f"--{name}")
 
 
 def build_tracker(targets: dict[str, str | None], *, run_path: Path, info: dict[str, Any],

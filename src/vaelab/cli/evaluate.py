@@ -105,16 +105,26 @@ def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
         if (unlabelled and explicit) or per_class:
             raise VaelabError(f"{', '.join(unlabelled)} need class labels but the {split} "
                               f"split of {data.dataset} has none; leave them out of --metrics")
-        skipped = unlabelled
+        skipped = [f"{', '.join(unlabelled)}: the {split} split has no labels"] * bool(unlabelled)
         names = [n for n in names if n not in unlabelled]
+    for name in list(names):  # degenerate data: refuse what was asked for, skip defaults
+        reason = METRICS.get(name).unmet(data, split)
+        if reason is not None:
+            if explicit:
+                raise VaelabError(f"metric {name} {reason} ({run_dir}); leave it out of "
+                                  "--metrics or train on more data")
+            skipped.append(f"{name}: it {reason}")
+            names.remove(name)
 
     options: dict[str, dict[str, Any]] = {"iw-nll": {"k": iw_samples},
                                           "fid": {"n_samples": fid_samples},
                                           "elbo": {"per_class": per_class}}
     results = run_metrics(run.model, data, names, seed=seed, split=split,
-                          batch_size=batch_size, progress=not quiet and not as_json,
+                          batch_size=batch_size, progress=not quiet,  # stderr: --json too
                           options=options)
     key = section_key(split, checkpoint)
+    for note in skipped:  # on stderr, so that --json output stays one JSON document
+        click.echo(f"skipped {note}", err=True)
     try:
         merged = store_results(run.path, results, split=split, checkpoint=checkpoint)
     except rundir.WriteError as err:
@@ -130,8 +140,6 @@ def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
         click.echo(json.dumps({key: merged}, indent=2))
         return
     print_metrics(run.path, {key: merged}, console=terminal_console())
-    if skipped:
-        click.echo(f"skipped {', '.join(skipped)}: the {split} split has no labels", err=True)
 
 
 # -- compare ------------------------------------------------------------------------

@@ -4,7 +4,6 @@ a backend, aggregated into a mean ± std table. Re-running resumes."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -39,9 +38,10 @@ Examples:
 @click.option("--base", "base_file", type=click.Path(dir_okay=False), default=None,
               help="Base config file (TOML/JSON); config options below override it.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Sweep directory [default: sweeps/<name>].")
+              help="Sweep directory [default: sweeps/<name>]. It holds one sweep: another "
+                   "spec there is refused (--force starts over); more --seeds extend it.")
 @click.option("--name", default=None, help="Sweep name [default: the sweep file's stem, or "
-              "'sweep'].")
+              "sweep-<hash of the spec>].")
 @click.option("--backend", default="local", show_default=True,
               help="local (processes on this machine), batched (same-architecture runs "
                    "trained together), ray (a Ray cluster).")
@@ -70,9 +70,10 @@ def sweep(sweep_file: str | None, grid: tuple[str, ...], zipped: tuple[str, ...]
     """Train and evaluate a grid of runs; write SWEEP/sweep.json, one run directory per
     point and seed under SWEEP/runs/, and SWEEP/summary.json/.csv (mean ± std over seeds).
     Re-running the same command skips finished runs and resumes interrupted ones."""
-    from vaelab.sweep import BACKENDS, load_spec, run_sweep
+    from vaelab.sweep import layout, load_spec, run_sweep
+    from vaelab.sweep.backends import check_backend
 
-    BACKENDS.get(backend)
+    check_backend(backend)
     command = ["vaelab", "sweep", *sys.argv[2:]]
     given = {k: v for k, v in options.items() if v is not None}
     if resume is not None:
@@ -86,7 +87,10 @@ def sweep(sweep_file: str | None, grid: tuple[str, ...], zipped: tuple[str, ...]
                      iw_samples, given)
         if figures is not None:
             spec.figures = figures
-        out = out or str(Path("sweeps") / spec.name)
+        if name is None and sweep_file is None:
+            # Unique per spec: another command-line sweep never lands in this one's folder.
+            spec.name = f"sweep-{spec.identity()}"
+        out = out or str(layout.default_dir(spec.name))
     summary = run_sweep(spec, out, backend=backend, workers=workers, address=address,
                         force=force, progress=not quiet, command=command)
     print_summary(summary, terminal_console())
@@ -97,6 +101,7 @@ def _spec(sweep_file: str | None, grid: tuple[str, ...], zipped: tuple[str, ...]
           seeds: str | None, base_file: str | None, name: str | None,
           metric_list: str | None, iw_samples: int | None, given: dict[str, Any]):
     from vaelab.config import Config, read_config_file
+    from vaelab.sweep import layout
     from vaelab.sweep.spec import parse_grid_option, parse_seeds, read_sweep_file
 
     if sweep_file is not None:
@@ -118,8 +123,8 @@ def _spec(sweep_file: str | None, grid: tuple[str, ...], zipped: tuple[str, ...]
     spec.base = apply_options(spec.base or Config(), given)
     if seeds is not None:
         spec.seeds = parse_seeds(seeds, where="--seeds")
-    if name:
-        spec.name = name
+    if name is not None:
+        spec.name = layout.check_name(name, what="--name")
     if metric_list is not None:
         from vaelab.metrics import parse_metric_names
 

@@ -92,7 +92,11 @@ def noise_source(run: Run, source: str | None) -> tuple[Prior, str]:
     if source not in PRIORS:
         raise VaelabError(f"--from {source!r} is not a prior{did_you_mean(source, PRIORS.names())}"
                           f"; choose one of: {', '.join(PRIORS.names())}")
-    prior = build_prior(PriorConfig(name=source), run.model.latent_dim).to(run.device)
+    prior = build_prior(PriorConfig(name=source), run.model.latent_dim)
+    # A prior may read the model (the VampPrior encodes its pseudo-inputs with the run's
+    # encoder); bind it as VAE.__init__ binds the run's own prior.
+    prior.bind(run.model)
+    prior = prior.to(run.device)
     trained = " (default options, untrained)" if any(True for _ in prior.parameters()) else ""
     return prior, f"{source} noise{trained}, not the run's {own} prior"
 

@@ -13,6 +13,7 @@ from vaelab.errors import VaelabError
 from vaelab.figures.common import (
     COMPARE,
     FIGURES,
+    NotApplicable,
     caption,
     grid_figure,
     label_name,
@@ -66,7 +67,8 @@ def choose_pairs(labels: torch.Tensor | None, count: int, wanted: list[tuple[int
             pairs.append((ends[0], ends[1]))
         return pairs
     if n_images < 2:
-        raise VaelabError("interpolation needs at least 2 test images")
+        raise NotApplicable(f"interpolation needs at least 2 test images, the run has "
+                            f"{n_images}")
     order = torch.randperm(n_images, generator=gen)
     count = min(count, n_images // 2)
     return [(int(order[2 * i]), int(order[2 * i + 1])) for i in range(count)]

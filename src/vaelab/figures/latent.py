@@ -8,6 +8,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from vaelab import extras
 from vaelab.errors import VaelabError
 from vaelab.figures.common import (
     FIGURES,
@@ -21,6 +22,7 @@ from vaelab.figures.common import (
 from vaelab.metrics.base import posterior_moments
 from vaelab.metrics.collapse import latent_name
 from vaelab.priors import Prior
+from vaelab.progress import working
 from vaelab.run import Run
 
 METHODS = ("auto", "raw", "pca", "tsne", "umap")
@@ -47,11 +49,8 @@ def project(z: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, tuple[st
                   ).fit_transform(z)
         return xy, ("t-SNE 1", "t-SNE 2"), f"t-SNE (perplexity {perplexity:g})"
     if method == "umap":
-        try:
-            import umap  # optional extra, imported only when asked for
-        except ImportError:
-            raise VaelabError("--method umap needs the umap-learn package: pip install "
-                              "umap-learn (or use --method pca or tsne)") from None
+        extras.require("umap", needed_by="--method umap")
+        import umap  # optional extra, imported only when asked for
         xy = umap.UMAP(n_components=2, random_state=seed).fit_transform(z)
         return np.asarray(xy), ("UMAP 1", "UMAP 2"), "UMAP"
     raise VaelabError(f"--method {method!r} is unknown; choose one of: {', '.join(METHODS)}")
@@ -69,6 +68,8 @@ def latent(run: Run, method: str = "auto", n: int | None = None, seed: int = 0,
     if dim < 2:
         raise NotApplicable(f"latent needs at least 2 latent dimensions; {run.path.name} has "
                             f"z={dim}")
+    if method == "umap":  # before the encoding work, not after it
+        extras.require("umap", needed_by="--method umap")
     if method == "auto":
         method = "raw" if dim == 2 else "pca"
     if method == "raw" and dim != 2:
@@ -76,6 +77,14 @@ def latent(run: Run, method: str = "auto", n: int | None = None, seed: int = 0,
                           "pca, tsne or umap")
     data = split_of(run, split)
     count = len(data)
+    # PCA fits 2 components, t-SNE needs a perplexity below the point count, UMAP its
+    # neighbours: fewer images than these is no picture of a latent space.
+    needed = {"raw": 1, "pca": 2, "tsne": 4, "umap": 4}[method]
+    points = count if n is None else min(n, count)
+    if points < needed:
+        raise NotApplicable(f"latent --method {method} needs at least {needed} points, "
+                            f"{'--n gives' if points < count else f'the {split} split has'} "
+                            f"{points}")
     if n is None and method in ("tsne", "umap"):
         n = SLOW_METHODS_MAX
     idx = torch.arange(count)
@@ -83,7 +92,8 @@ def latent(run: Run, method: str = "auto", n: int | None = None, seed: int = 0,
         idx = torch.randperm(count, generator=torch.Generator().manual_seed(seed))[:n].sort()[0]
     idx = idx.to(data.x.device)
     z = posterior_moments(run.model, data.x[idx], 2000)[0].double().cpu().numpy()
-    xy, (xlabel, ylabel), how = project(z, method, seed)
+    with working(f"{method} of {len(z)} posterior means", enabled=method in ("tsne", "umap")):
+        xy, (xlabel, ylabel), how = project(z, method, seed)
     labels = None if data.y is None else data.y[idx].cpu().numpy()
 
     fig = new_figure(7.6, 6.0, caption(run, f"{len(z)} {split} images; {how}"))

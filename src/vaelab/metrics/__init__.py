@@ -11,7 +11,7 @@ from typing import Any
 from vaelab.data import PreparedData
 from vaelab.errors import VaelabError
 from vaelab.metrics import collapse, elbo, fid, iw_nll, probe  # noqa: F401  (registers)
-from vaelab.metrics.base import METRICS, Metric
+from vaelab.metrics.base import METRICS, Metric, check_applicable
 from vaelab.model import VAE
 
 ORDER = ["elbo", "iw-nll", "collapse", "fid", "probe"]  # the order of tables and --all
@@ -47,8 +47,11 @@ def evaluate(model: VAE, data: PreparedData, names: list[str], *, seed: int = 0,
              split: str = "test", batch_size: int = 2000, progress: bool = False,
              options: dict[str, dict[str, Any]] | None = None) -> dict[str, dict]:
     """Run each named metric; ``options[name]`` adds metric-specific keyword arguments.
-    Returns {metric name: its dict}."""
+    Returns {metric name: its dict}. A metric the data cannot support (too few images or
+    classes, no labels) is refused before any metric runs."""
     options = options or {}
+    for name in names:
+        check_applicable(name, data, split)
     return {name: METRICS.get(name).gather(model, data, seed=seed, split=split,
                                            batch_size=batch_size, progress=progress,
                                            **options.get(name, {}))

@@ -43,6 +43,30 @@ class Metric:
     numbers: tuple[Number, ...] = ()
     breakdowns: tuple[Breakdown, ...] = ()
     caveat: Callable[[dict], str] | None = None
+    # What the metric needs of the data (the one place degenerate data is caught, before
+    # anything is computed): images in the scored split, distinct classes in the training
+    # split (a classifier or probe cannot be fitted on one class).
+    min_images: int = 1
+    min_classes: int = 0
+
+    def unmet(self, data: PreparedData, split: str) -> str | None:
+        """Why this metric cannot run on ``split`` of ``data`` (one phrase), or None."""
+        scored = data.eval_split(split) if split in SPLITS else None
+        count = 0 if scored is None else len(scored)
+        if count < self.min_images:
+            return (f"needs at least {self.min_images} {split} image"
+                    f"{'s' if self.min_images > 1 else ''}, the run has {count}")
+        if self.needs_labels and scored.y is None:
+            return f"needs class labels, the {split} split has none"
+        if self.min_classes:
+            train_y = data.train.y
+            if train_y is None:
+                return "needs class labels, the training split has none"
+            classes = len(torch.unique(train_y))
+            if classes < self.min_classes:
+                return (f"needs at least {self.min_classes} classes in the training split, "
+                        f"it has {classes}")
+        return None
 
 
 METRICS: Registry[Metric] = Registry("metric")
@@ -50,7 +74,8 @@ METRICS: Registry[Metric] = Registry("metric")
 
 def register(name: str, *, key: str | None, cheap: bool, needs_labels: bool = False,
              help: str, title: str = "", numbers: tuple[Number, ...] = (),
-             breakdowns: tuple[Breakdown, ...] = (), caveat: Callable[[dict], str] | None = None
+             breakdowns: tuple[Breakdown, ...] = (), caveat: Callable[[dict], str] | None = None,
+             min_images: int = 1, min_classes: int = 0
              ) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
     for number in numbers:  # a declaration that points elsewhere is a bug: fail at import
         if key is not None and number.path[:1] != (key,):
@@ -61,7 +86,8 @@ def register(name: str, *, key: str | None, cheap: bool, needs_labels: bool = Fa
         METRICS.register(name)(Metric(name=name, key=key, gather=gather, cheap=cheap,
                                       needs_labels=needs_labels, help=help,
                                       title=title or name, numbers=tuple(numbers),
-                                      breakdowns=tuple(breakdowns), caveat=caveat))
+                                      breakdowns=tuple(breakdowns), caveat=caveat,
+                                      min_images=min_images, min_classes=min_classes))
         return gather
 
     return add
@@ -117,6 +143,14 @@ def progress_bar(description: str, total: int, *, enabled: bool
     with bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+def check_applicable(name: str, data: PreparedData, split: str) -> None:
+    """Refuse, in one line, a metric the data cannot support (gatherers call this first,
+    so the Python API refuses as the command line does)."""
+    reason = METRICS.get(name).unmet(data, split)
+    if reason is not None:
+        raise VaelabError(f"metric {name} {reason}; leave it out of --metrics")
 
 
 def check_positive(name: str, value: int) -> None:

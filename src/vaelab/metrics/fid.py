@@ -178,7 +178,7 @@ NUMBERS = (
 )
 
 
-@register("fid", key="fid", cheap=False,
+@register("fid", key="fid", cheap=False, min_images=2, min_classes=2,
           help="FID of prior samples and of reconstructions, and an Inception-style score, "
                "with vaelab's domain classifier as the feature network (--fid-samples)",
           title="sample quality, domain-classifier features", numbers=NUMBERS)

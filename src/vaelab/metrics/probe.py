@@ -65,7 +65,7 @@ NUMBERS = (
 )
 
 
-@register("probe", key="probe", cheap=True, needs_labels=True,
+@register("probe", key="probe", cheap=True, needs_labels=True, min_classes=2,
           help="linear-probe accuracy and k-means purity of the posterior means",
           title="latent usefulness", numbers=NUMBERS)
 def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test",
@@ -85,16 +85,22 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
         test_means, _ = posterior_moments(model, scored.x, batch_size)
     finally:
         model.train(was_training)
-    tr_x, tr_y = train_means.cpu().double().numpy(), train_y[pick].cpu().numpy()
-    te_x, te_y = test_means.cpu().double().numpy(), test_y.cpu().numpy()
-    n_classes = len(np.unique(np.concatenate([tr_y, te_y])))
+    tr_x, te_x = train_means.cpu().double().numpy(), test_means.cpu().double().numpy()
+    # Labels are class names, not necessarily 0..K-1 (a CSV may say 3, 7, 1000): code them
+    # 0..K-1 so that counting (bincount) and the cluster count follow the classes present.
+    _, codes = np.unique(np.concatenate([train_y[pick].cpu().numpy(), test_y.cpu().numpy()]),
+                         return_inverse=True)
+    tr_y, te_y = codes[:len(pick)], codes[len(pick):]
+    n_classes = len(np.unique(codes))
+    # k-means cannot make more clusters than there are images to cluster.
+    n_clusters = min(n_classes, len(te_y))
     return {
         **provenance(data, scored, seed),
         "estimator": (f"logistic regression on posterior means of {len(tr_y)} training images "
                       f"(standardised, L2), scored on {split}; k-means purity with "
-                      f"{n_classes} clusters on {split}"),
+                      f"{n_clusters} clusters on {split}"),
         "train_images": len(tr_y),
         "accuracy": _probe_accuracy(tr_x, tr_y, te_x, te_y, seed=seed),
         "chance": _chance(tr_y, te_y),
-        "kmeans_purity": _cluster_purity(te_x, te_y, n_classes, seed=seed),
+        "kmeans_purity": _cluster_purity(te_x, te_y, n_clusters, seed=seed),
     }

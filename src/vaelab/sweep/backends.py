@@ -16,11 +16,14 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
+from vaelab import extras
 from vaelab.errors import VaelabError
 from vaelab.registry import Registry
 from vaelab.sweep.worker import cpu_count, run_point
 
 Callback = Callable[[dict[str, Any]], None]
+# The optional extra (vaelab/extras.py) a backend needs; checked before a sweep writes.
+BACKEND_EXTRAS = {"ray": "ray"}
 
 
 @dataclass
@@ -53,6 +56,14 @@ def run_local(tasks: list[dict[str, Any]], options: BackendOptions, done: Callba
         futures = [pool.submit(run_point, task) for task in tasks]
         for future in as_completed(futures):
             done(future.result())
+
+
+def check_backend(name: str) -> None:
+    """An unknown backend, or one whose optional extra is missing, fails here: one line,
+    before the sweep directory is created."""
+    BACKENDS.get(name)
+    if name in BACKEND_EXTRAS:
+        extras.require(BACKEND_EXTRAS[name], needed_by=f"--backend {name}")
 
 
 def _init_worker(threads: int) -> None:

@@ -12,11 +12,20 @@ runner.py, the backends, aggregate.py) and the recipes write it; the report read
     SWEEP/runs/<run>/             RUNS_DIR: one run directory per point (rundir.py)
     SWEEP/state/<run>.claim       STATE_DIR, claim_path: "I am training this run"
     SWEEP/state/<run>.json        STATE_DIR, status_path: {"status": "done" | "failed", ...}
+
+A sweep directory belongs to one spec: sweep.json's "spec_id" (SweepSpec.identity: a hash
+of everything but the name, title and seeds) must match to run another spec there; only
+seeds may be added. Names (the sweep's, each run's) are single path components
+(check_name); a sweep without --out goes to SWEEPS_ROOT/<name>, and a command-line sweep's
+default name carries its spec_id, so two different sweeps never share a directory.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+from vaelab.errors import VaelabError, shown
 
 MANIFEST = "sweep.json"
 LOCK_FILE = ".sweep.lock"
@@ -31,15 +40,34 @@ STATE_DIR = "state"
 SWEEP_FORMAT = 1
 # How a finding of a recipe compares with the study's claim.
 VERDICTS = ("agrees", "disagrees", "inconclusive")
+# Where `vaelab sweep` without --out puts a sweep: SWEEPS_ROOT/<name>.
+SWEEPS_ROOT = Path("sweeps")
+# A sweep's name and its runs' names are single path components of these characters, so
+# that no name can place a file outside the sweep's parent directory (no "/", no "..",
+# no leading dot that would hide it).
+_NAME = re.compile(r"[A-Za-z0-9_+=,-][A-Za-z0-9._+=,-]{0,159}")
+
+
+def check_name(name: str, *, what: str = "sweep name") -> str:
+    """``name`` if it is one safe path component, else one line saying what is allowed."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise VaelabError(f"{what} {shown(name)!r} is not a plain directory name: use "
+                          "letters, digits and . _ + = , - (no '/', not starting with '.')")
+    return name
+
+
+def default_dir(name: str) -> Path:
+    """The sweep directory of a sweep without --out."""
+    return SWEEPS_ROOT / check_name(name)
 
 
 def run_path(sweep_dir: Path, run_name: str) -> Path:
-    return sweep_dir / RUNS_DIR / run_name
+    return sweep_dir / RUNS_DIR / check_name(run_name, what="sweep run name")
 
 
 def claim_path(sweep_dir: Path, run_name: str) -> Path:
-    return sweep_dir / STATE_DIR / f"{run_name}.claim"
+    return sweep_dir / STATE_DIR / f"{check_name(run_name, what='sweep run name')}.claim"
 
 
 def status_path(sweep_dir: Path, run_name: str) -> Path:
-    return sweep_dir / STATE_DIR / f"{run_name}.json"
+    return sweep_dir / STATE_DIR / f"{check_name(run_name, what='sweep run name')}.json"

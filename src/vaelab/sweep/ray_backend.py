@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from vaelab import rundir
+from vaelab import extras, rundir
 from vaelab.errors import VaelabError
 from vaelab.sweep import layout, state
 from vaelab.sweep.worker import cpu_count, run_point, skip_or_claim
@@ -99,10 +99,8 @@ def _loopback_driver(active: bool) -> Iterator[None]:
 def connect(address: str | None) -> bool:
     """Connect to (or start) Ray; True when this call started a local instance that must
     be shut down afterwards."""
-    try:
-        import ray
-    except ImportError:
-        raise VaelabError("--backend ray needs Ray: pip install 'vaelab[ray]'") from None
+    extras.require("ray", needed_by="--backend ray")
+    import ray
     if ray.is_initialized():
         return False
     env = {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}

@@ -16,8 +16,8 @@ from vaelab.errors import VaelabError
 from vaelab.progress import new_progress
 from vaelab.sweep import layout, state
 from vaelab.sweep.aggregate import summarize
-from vaelab.sweep.backends import BACKENDS, BackendOptions
-from vaelab.sweep.spec import SweepSpec, spec_from_dict
+from vaelab.sweep.backends import BACKENDS, BackendOptions, check_backend
+from vaelab.sweep.spec import IDENTITY_EXCLUDES, SweepSpec, spec_from_dict
 from vaelab.sweep.worker import make_task
 
 
@@ -31,8 +31,9 @@ def manifest_entries(spec: SweepSpec) -> list[dict[str, Any]]:
 def prepare_manifest(spec: SweepSpec, out: Path, *, force: bool, backend: str,
                      command: list[str], extra: dict[str, Any] | None) -> dict[str, Any]:
     """The manifest for ``spec`` in ``out``: new, or the existing one extended with new
-    points/seeds. An existing sweep with another base config, or a point whose config
-    changed, is refused (its runs would silently mix two experiments) unless ``force``."""
+    seeds. A sweep directory belongs to one spec (layout.py): an existing sweep with
+    another spec (a point whose config changed, other points, metrics or options) is
+    refused, since its runs and summary would mix two experiments, unless ``force``."""
     if out.exists() and not out.is_dir():
         raise VaelabError(f"--out {out} is a file; give a directory for the sweep")
     entries = manifest_entries(spec)
@@ -47,14 +48,11 @@ def prepare_manifest(spec: SweepSpec, out: Path, *, force: bool, backend: str,
             existing = None
         if existing is not None:
             entries = _merge(existing, entries, out)
+            _check_same_spec(existing, spec, out)
         now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         spec_dict = spec.to_dict()
         if existing is not None:
-            # Keep the points of earlier invocations in the stored spec too, so that
-            # `--resume` recreates all of them.
-            known = {p["name"] for p in spec_dict["points"]}
-            spec_dict["points"] += [p for p in existing["spec"]["points"]
-                                    if p["name"] not in known]
+            # Seeds are the one thing a sweep may gain; `--resume` recreates all of them.
             spec_dict["seeds"] = sorted(set(existing["spec"]["seeds"]) | set(spec.seeds))
         manifest = {
             "sweep_format": layout.SWEEP_FORMAT,
@@ -62,6 +60,7 @@ def prepare_manifest(spec: SweepSpec, out: Path, *, force: bool, backend: str,
             "title": spec.title or spec.name,
             "base": spec.base.to_dict(),
             "spec": spec_dict,
+            "spec_id": spec.identity(),
             "points": entries,
             "backend": backend,
             "command": command,
@@ -86,6 +85,25 @@ def _merge(existing: dict[str, Any], entries: list[dict[str, Any]], out: Path
     return [*existing["points"], *new]
 
 
+def _check_same_spec(existing: dict[str, Any], spec: SweepSpec, out: Path) -> None:
+    """Refuse to run ``spec`` in a sweep directory that holds another spec. The stored
+    spec is re-read by this version, so an older manifest of the same sweep matches."""
+    try:
+        stored = spec_from_dict(existing["spec"], where=str(out / layout.MANIFEST))
+    except (VaelabError, KeyError, TypeError):
+        stored = None
+    if stored is not None and stored.identity() == spec.identity():
+        return
+    what = "another sweep"
+    if stored is not None:
+        old, new = stored.to_dict(), spec.to_dict()
+        changed = [key for key in old if key not in IDENTITY_EXCLUDES and old[key] != new[key]]
+        what = f"another sweep (its {', '.join(changed)} differ)"
+    raise VaelabError(f"sweep {out} holds {what}; a sweep directory belongs to one spec: "
+                      "use a new --out (or leave --out and --name out for a directory "
+                      "named after the spec), or --force to start this one over")
+
+
 def _same_config(stored: Any, new: dict[str, Any]) -> bool:
     """Whether a stored run config is ``new``, read as the current version reads it (a
     sweep of an older version stored every option of every component; those at their
@@ -107,7 +125,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, backend: str = "local",
     """Run every (point, seed) of ``spec`` into ``out``/runs/; return the summary.
     Raises VaelabError at the end (after writing the summary) if some runs failed."""
     out = Path(out)
-    BACKENDS.get(backend)  # an unknown backend fails before anything is written
+    check_backend(backend)  # an unknown backend or a missing extra: before any write
     if workers is not None and workers < 1:
         raise VaelabError(f"--workers must be >= 1, got {workers}")
     command = command if command is not None else list(sys.argv)

@@ -26,7 +26,9 @@ Keys are the flat option names of ``vaelab train`` (``beta``, ``hidden``, ``lr``
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +44,10 @@ from vaelab.config import (
 )
 from vaelab.errors import VaelabError, shown
 from vaelab.registry import did_you_mean
+from vaelab.sweep import layout
 
+# What may differ between two invocations of one sweep (see SweepSpec.identity).
+IDENTITY_EXCLUDES = ("name", "title", "seeds")
 SWEEP_KEYS = {"name", "title", "base", "seeds", "metrics", "iw_samples", "fid_samples",
               "grid", "zip", "points", "figures"}
 
@@ -98,6 +103,14 @@ class SweepSpec:
     def options(self) -> dict[str, dict[str, Any]]:
         """Keyword arguments of each metric's gatherer."""
         return {"iw-nll": {"k": self.iw_samples}, "fid": {"n_samples": self.fid_samples}}
+
+    def identity(self) -> str:
+        """What makes two sweeps the same experiment: a hash of the spec without its name,
+        title and seeds (seeds may be added to a sweep; anything else is another sweep).
+        Stored as sweep.json's "spec_id"; part of a command-line sweep's default name."""
+        same = {k: v for k, v in self.to_dict().items() if k not in IDENTITY_EXCLUDES}
+        text = json.dumps(same, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "title": self.title, "base": self.base.to_dict(),
@@ -256,7 +269,8 @@ def spec_from_dict(raw: dict[str, Any], *, where: str, base_dir: Path | None = N
         raise VaelabError(f"{where}: metrics must be a list of names such as "
                           "[\"elbo\", \"collapse\"]")
     metrics = parse_metric_names(",".join(metrics)) if metrics else []
-    spec = SweepSpec(name=str(raw.get("name") or default_name), base=base, points=points,
+    name = layout.check_name(str(raw.get("name") or default_name), what=f"{where}: name")
+    spec = SweepSpec(name=name, base=base, points=points,
                      seeds=parse_seeds(raw.get("seeds", 1), where=where), metrics=metrics,
                      title=str(raw.get("title", "")), figures=bool(raw.get("figures", True)))
     for key in ("iw_samples", "fid_samples"):
@@ -273,7 +287,8 @@ def spec_from_dict(raw: dict[str, Any], *, where: str, base_dir: Path | None = N
 def read_sweep_file(path: str | Path) -> SweepSpec:
     path = Path(path)
     raw = read_toml_or_json(path, "sweep file")
-    return spec_from_dict(raw, where=str(path), base_dir=path.parent, default_name=path.stem)
+    return spec_from_dict(raw, where=str(path), base_dir=path.parent,
+                          default_name=safe_name(path.stem))
 
 
 def parse_grid_option(text: str, *, where: str = "--grid") -> tuple[str, list[Any]]:

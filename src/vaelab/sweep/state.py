@@ -56,6 +56,10 @@ def read_manifest(sweep_dir: Path) -> dict[str, Any] | None:
         raise VaelabError(f"{path}: sweep format {found!r}, this vaelab reads format "
                           f"{SWEEP_FORMAT}; use the vaelab version that wrote it or a new "
                           "--out")
+    # A run's name becomes a path: a tampered manifest must not lead outside the sweep.
+    for entry in manifest.get("points", []):
+        layout.check_name(entry.get("name") if isinstance(entry, dict) else entry,
+                          what=f"{path}: run name")
     return manifest
 
 
