@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vaelab.objectives.base import OBJECTIVES, Objective, ObjectiveOutput
+from vaelab.objectives.base import OBJECTIVES, Objective, ObjectiveOutput, analytic_kl
 from vaelab.options import option
 
 
@@ -28,12 +28,11 @@ class IWAE(Objective):
     def __call__(self, model, x, step, generator=None, kl_weight=None) -> ObjectiveOutput:
         k = self.cfg.iwae_k
         q = model.posterior(x)
-        z = q.rsample(k, generator=generator)  # [k, B, Z]
+        z, log_qz = q.rsample_with_log_prob(k, generator=generator)  # [k, B, Z], [k, B]
         log_px_z = model.likelihood.log_prob(x, model.decoder_params(z))  # [k, B]
         log_pz = model.prior.log_prob(z)
-        log_qz = q.log_prob(z)
         bound = torch.logsumexp(log_px_z + log_pz - log_qz, dim=0) - math.log(k)  # [B]
-        analytic = model.prior.kl(q)
+        analytic = analytic_kl(model, q)
         kl = analytic if analytic is not None else (log_qz - log_pz).mean(0)
         recon = -log_px_z.mean(0)
         return ObjectiveOutput(loss=-bound.mean(), recon=recon, kl=kl)
