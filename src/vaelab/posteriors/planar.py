@@ -14,8 +14,8 @@ from vaelab.posteriors.base import (
 )
 
 # Bisection steps of the numerical inverse: the bracket has width 2|wᵀû| ≤ 2·|w|·|û| and
-# halves each step, so 80 steps reach float64 resolution for any sane parameter.
-INVERSE_STEPS = 80
+# halves each step, so 64 steps reach float64 resolution for any sane parameter.
+INVERSE_STEPS = 64
 
 
 class PlanarStep:
