@@ -36,6 +36,7 @@ BEST_FILE = "best.safetensors"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 FIGURES_DIR = "figures"
+SAMPLERS_DIR = "samplers"  # fitted latent samplers (vaelab/samplers/), safetensors
 CHECKPOINTS = {"last": MODEL_FILE, "best": BEST_FILE}
 # The layout of run directories and checkpoints. Bump it when a change makes old runs
 # unreadable; readers refuse other formats with a clear message instead of guessing.
