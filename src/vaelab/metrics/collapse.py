@@ -183,8 +183,10 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
         **provenance(data, scored, seed),
         "estimator": (f"active units: Var_x(E_q[z_j]) > {threshold:g} (Burda et al. 2015), "
                       "dimensions numbered from 0; "
-                      "mutual information: aggregate-posterior estimate over the split, one z "
-                      "per image (He et al. 2019)"),
+                      + ("mutual information: aggregate-posterior estimate over the split, one "
+                         "z per image (He et al. 2019)" if mi is not None else
+                         "mutual information: not estimated (needs q(z|x_n) at every other "
+                         "image's z, which this posterior does not give cheaply)")),
         "units": "nats",
         "latent_dim": int(mean.shape[1]),
         "active_units": count,
