@@ -17,8 +17,8 @@ from vaelab.posteriors.base import (
     split_base,
 )
 
-# Initial bias of s: σ = sigmoid(s) starts near 1, so each step starts near the identity
-# (Kingma et al. 2016, §4: "s ... initialised ... such that σ is close to 1").
+# Initial bias of s: Kingma et al. 2016 (§4, after eq. 14) initialise s "sufficiently
+# positive, such as close to +1 or +2", so that each step first changes z only slightly.
 GATE_BIAS = 2.0
 
 
