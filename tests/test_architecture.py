@@ -9,7 +9,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 COMPONENT_PACKAGES = ("vaelab.priors", "vaelab.likelihoods", "vaelab.networks",
-                      "vaelab.objectives", "vaelab.data.datasets")
+                      "vaelab.objectives", "vaelab.data.datasets", "vaelab.posteriors")
 
 
 def modules() -> dict[str, Path]:

@@ -390,3 +390,16 @@ def test_every_zoo_objective_trains_and_evaluates_from_the_cli(tmp_path, monkeyp
     code, stdout, err = run_cli(monkeypatch, capsys, "eval", out, "--metrics", "elbo")
     assert code == 0, err
     assert name in " ".join(stdout.split())
+
+
+@pytest.mark.parametrize("objective", ["beta-tcvae", "dip-vae-ii"])
+def test_objectives_reading_gaussian_parameters_refuse_other_posteriors(objective):
+    from vaelab.config import Config
+    from vaelab.errors import VaelabError
+    from vaelab.model import VAE
+    from vaelab.objectives import build_objective
+
+    config = Config().replace(hidden="8", latent_dim=2, objective=objective,
+                              posterior="planar")
+    with pytest.raises(VaelabError, match="use --posterior gaussian"):
+        build_objective(config.objective).check(VAE(config, (2, 3)))

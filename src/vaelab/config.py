@@ -1,6 +1,6 @@
 """The run configuration, generated from the components' own declarations.
 
-A config has six sections. Five name a registered component (the dataset, network,
+A config has seven sections. Six name a registered component (the dataset, network, posterior,
 likelihood, prior and objective) and hold that component's own options (its ``Options``
 dataclass, vaelab/options.py) next to the fields every choice of the section shares;
 [train] has fields only. CLI flags, TOML/JSON keys, validation and the unknown-key
@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from vaelab.binarize import BINARIZE_MODES
-from vaelab.concepts import DATASETS, LIKELIHOODS, NETWORKS, OBJECTIVES, PRIORS
+from vaelab.concepts import DATASETS, LIKELIHOODS, NETWORKS, OBJECTIVES, POSTERIORS, PRIORS
 from vaelab.errors import VaelabError, shown
 from vaelab.options import FieldSpec, NoOptions, declared_fields, option
 from vaelab.registry import Registry, did_you_mean
@@ -121,6 +121,8 @@ SECTION_SPECS: dict[str, SectionSpec] = {spec.key: spec for spec in [
                 help="Dataset name (see `vaelab datasets`)."),
     SectionSpec("network", NetworkFields, NETWORKS, name_cli="network", default="mlp",
                 help="Encoder/decoder family."),
+    SectionSpec("posterior", NoOptions, POSTERIORS, name_cli="posterior", default="gaussian",
+                help="Posterior q(z|x): gaussian (diagonal), full-gaussian, planar, radial, iaf."),
     SectionSpec("likelihood", NoOptions, LIKELIHOODS, name_cli="likelihood",
                 default="bernoulli", help="Decoder likelihood p(x|z)."),
     SectionSpec("prior", NoOptions, PRIORS, name_cli="prior", default="normal",
@@ -253,7 +255,7 @@ def __getattr__(name: str) -> Any:
 
 # -- the config -----------------------------------------------------------------------------
 class Config:
-    """Six sections, each a generated dataclass (``config.prior.df``, ``config.train.lr``).
+    """Seven sections, each a generated dataclass (``config.prior.df``, ``config.train.lr``).
     ``Config()`` is the default config; ``to_dict``/``from_dict`` round-trip it."""
 
     def __init__(self, **sections: Any):

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from vaelab.concepts import LIKELIHOODS, NETWORKS, OBJECTIVES, PRIORS
+from vaelab.concepts import LIKELIHOODS, NETWORKS, OBJECTIVES, POSTERIORS, PRIORS
 from vaelab.errors import VaelabError
 
 # (section, registry) in the order the line names them.
-PARTS = (("network", NETWORKS), ("likelihood", LIKELIHOODS), ("prior", PRIORS),
-         ("objective", OBJECTIVES))
+PARTS = (("network", NETWORKS), ("posterior", POSTERIORS), ("likelihood", LIKELIHOODS),
+         ("prior", PRIORS), ("objective", OBJECTIVES))
 
 
 def describe_section(config: Any, section: str) -> str:
@@ -24,7 +24,8 @@ def describe_section(config: Any, section: str) -> str:
 
 
 def describe_model(config: Any) -> str:
-    """'mlp 400, z = 20, relu; bernoulli; normal N(0, 1²); elbo β=1' for a Config or a
+    """'mlp 400, z = 20, relu; diagonal Gaussian q; bernoulli; normal N(0, 1²); elbo' for a
+    Config or a
     stored config dict (config.json's "config" table). A stored config that no longer
     parses is named by its components alone."""
     from vaelab.config import Config

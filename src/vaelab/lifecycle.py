@@ -26,7 +26,7 @@ from vaelab.runlock import LOCK_FILE
 
 # vaelab's own files in a run directory: what --force replaces (and nothing else).
 RUN_FILES = [rundir.CONFIG_FILE, rundir.MODEL_FILE, rundir.BEST_FILE, rundir.HISTORY_FILE,
-             rundir.METRICS_FILE, rundir.FIGURES_DIR, RESUME_FILE]
+             rundir.METRICS_FILE, rundir.FIGURES_DIR, rundir.SAMPLERS_DIR, RESUME_FILE]
 
 
 def prepare(path: Path, *, force: bool) -> None:

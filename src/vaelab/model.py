@@ -11,7 +11,7 @@ from torch import nn
 from vaelab.config import Config
 from vaelab.likelihoods import Likelihood, build_likelihood
 from vaelab.networks import NETWORKS, count_parameters
-from vaelab.posterior import DiagonalGaussian
+from vaelab.posteriors import PosteriorFamily, build_posterior
 from vaelab.priors import Prior, build_prior
 
 
@@ -26,17 +26,23 @@ class VAE(nn.Module):
         self.data_dim = math.prod(self.image_shape)
         self.latent_dim = config.network.latent_dim
         self.likelihood: Likelihood = build_likelihood(config.likelihood, self.data_dim)
+        # The posterior says how many raw numbers the encoder outputs (2Z for the
+        # diagonal Gaussian); it is registered after the prior so that the parameter order
+        # of the networks, likelihood and prior stays that of a model without it.
+        family = build_posterior(config.posterior, self.latent_dim)
         networks = NETWORKS.get(config.network.name).build(
-            config.network, self.image_shape, self.likelihood.params_per_pixel)
+            config.network, self.image_shape, self.likelihood.params_per_pixel,
+            encoder_outputs=family.raw_size)
         self.encoder = networks.encoder
         self.decoder = networks.decoder
         self.prior: Prior = build_prior(config.prior, self.latent_dim)
+        self.posterior_family: PosteriorFamily = family
         self.prior.bind(self)
 
     # -- the pieces the objectives use (flat tensors) --------------------------------
-    def posterior(self, x: torch.Tensor) -> DiagonalGaussian:
-        """q(z|x) for flattened images x [B, D]."""
-        return DiagonalGaussian.from_raw(self.encoder(x))
+    def posterior(self, x: torch.Tensor):
+        """q(z|x) for flattened images x [B, D] (vaelab/posteriors/base.py's interface)."""
+        return self.posterior_family(self.encoder(x))
 
     def decoder_params(self, z: torch.Tensor) -> torch.Tensor:
         """Raw likelihood parameters [..., B, P·D] for latents [..., B, Z]."""
@@ -50,8 +56,9 @@ class VAE(nn.Module):
         return flat.reshape(flat.shape[0], *self.image_shape)
 
     @torch.no_grad()
-    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
-        """q(z|x) for images [B, H, W] or [B, D]: use ``.mean`` for the posterior means."""
+    def encode(self, x: torch.Tensor):
+        """q(z|x) for images [B, H, W] or [B, D]: use ``.mean`` for the posterior means
+        (a flow's point code: the flow applied to its base mean)."""
         return self.posterior(self.flatten(x))
 
     @torch.no_grad()
@@ -75,5 +82,6 @@ class VAE(nn.Module):
             "decoder": count_parameters(self.decoder),
             "likelihood": count_parameters(self.likelihood),
             "prior": count_parameters(self.prior),
+            "posterior": count_parameters(self.posterior_family),
             "total": count_parameters(self),
         }

@@ -1,4 +1,6 @@
-"""The diagonal Gaussian posterior q(z|x) = N(μ, diag σ²) (Kingma & Welling 2014, §3)."""
+"""The diagonal Gaussian posterior q(z|x) = N(μ, diag σ²) (Kingma & Welling 2014, §3),
+the default of the posterior registry (vaelab/posteriors/), and the rule that says where
+its closed forms apply."""
 
 from __future__ import annotations
 
@@ -52,3 +54,19 @@ class DiagonalGaussian:
 
     def detach(self) -> DiagonalGaussian:
         return DiagonalGaussian(self.mean.detach(), self.logvar.detach())
+
+    def rsample_with_log_prob(self, k: int | None = None,
+                              generator: torch.Generator | None = None
+                              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reparameterised sample and its exact log q(z|x): ([k,] B, Z), ([k,] B)."""
+        z = self.rsample(k, generator=generator)
+        return z, self.log_prob(z)
+
+
+def diagonal_gaussian(q: object) -> DiagonalGaussian | None:
+    """The one rule for closed forms: analytic KLs, per-dimension KLs (free bits, the
+    collapse breakdown), the aggregate-posterior density and the VampPrior's components are
+    written for a diagonal Gaussian q. This returns q when it is one and None for every
+    other posterior (full covariance, flows), whose callers then take the Monte Carlo path
+    with q's exact log-density, or refuse in one line."""
+    return q if isinstance(q, DiagonalGaussian) else None

@@ -40,6 +40,7 @@ BEST_FILE = "best.safetensors"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 FIGURES_DIR = "figures"
+SAMPLERS_DIR = "samplers"  # fitted latent samplers (vaelab/samplers/), safetensors
 CHECKPOINTS = {"last": MODEL_FILE, "best": BEST_FILE}
 # Checkpoint tensors of an objective's auxiliary networks (FactorVAE's discriminator):
 # "auxiliary.NAME.TENSOR", beside the model's own.

@@ -49,6 +49,9 @@ def unsupported(config: Config) -> str | None:
     if config.network.name != "mlp":
         return (f"--network {config.network.name}: the batched backend stacks MLP layers "
                 "only")
+    if config.posterior.name != "gaussian":
+        return (f"--posterior {config.posterior.name}: the batched backend stacks the "
+                "diagonal Gaussian posterior only")
     obstacle = OBJECTIVES.get(config.objective.name).batching_obstacle(config.objective)
     if obstacle is not None:
         return obstacle

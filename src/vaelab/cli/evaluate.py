@@ -34,7 +34,12 @@ def _positive(name: str, value: int) -> int:
 @click.option("--iw-samples", type=int, default=5000, show_default=True,
               help="k of the importance-sampled NLL (5000 as in the literature).")
 @click.option("--fid-samples", type=int, default=10000, show_default=True,
-              help="Prior samples decoded for FID and the Inception-style score.")
+              help="Samples decoded for FID and the Inception-style score.")
+@click.option("--sampler", default="prior", show_default=True, metavar="NAME",
+              help="fid: where the samples' z come from: prior, or gmm (a Gaussian mixture "
+                   "fitted to the training posterior means, stored in RUN_DIR/samplers/).")
+@click.option("--components", type=int, default=None,
+              help="--sampler gmm: number of mixture components [default: 10].")
 @click.option("--per-class/--no-per-class", default=None,
               help="ELBO per class [default: when the split has labels].")
 @click.option("--seed", type=int, default=0, show_default=True,
@@ -51,7 +56,7 @@ def _positive(name: str, value: int) -> int:
 def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_samples: int,
              fid_samples: int, per_class: bool | None, seed: int, as_json: bool,
              checkpoint: str, split: str, batch_size: int | None, device: str,
-             quiet: bool) -> None:
+             quiet: bool, sampler: str = "prior", components: int | None = None) -> None:
     """How good is this VAE: test ELBO (also per class), importance-sampled NLL, posterior
     collapse (KL per dimension, active units, I(x;z)), FID with a domain classifier and a
     linear probe. Each number names its estimator, k, binarisation, split and seed; all are
@@ -59,6 +64,7 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
     from vaelab.metrics import parse_metric_names
     from vaelab.rundir import WriteError
     from vaelab.runlock import writer_lock
+    from vaelab.samplers import SAMPLERS, sampler_options
 
     # Every user error is found before anything is computed or written.
     names = parse_metric_names(metric_list, all_metrics=all_metrics)
@@ -71,6 +77,11 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
         raise VaelabError(f"--seed must be >= 0, got {seed}")
     if batch_size is not None:
         _positive("--batch-size", batch_size)
+    SAMPLERS.get(sampler)
+    sampler_options(sampler, {"components": components})
+    if (sampler != "prior" or components is not None) and "fid" not in names:
+        raise VaelabError(f"--sampler {sampler} chooses the z of fid's samples, but fid is "
+                          "not among --metrics; add it (--metrics fid)")
     with ExitStack() as lock:
         if (Path(run_dir) / "config.json").is_file():
             try:  # one writer per run: the checkpoint cannot change while it is scored
@@ -78,17 +89,18 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
             except WriteError:
                 pass  # an unwritable run has no other writer; the results are printed
         _evaluate(run_dir, names, explicit, iw_samples, fid_samples, per_class, seed,
-                  as_json, checkpoint, split, batch_size, device, quiet)
+                  as_json, checkpoint, split, batch_size, device, quiet, sampler, components)
 
 
 def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
               fid_samples: int, per_class: bool | None, seed: int, as_json: bool,
               checkpoint: str, split: str, batch_size: int | None, device: str,
-              quiet: bool) -> None:
+              quiet: bool, sampler: str, components: int | None) -> None:
     from vaelab import rundir
     from vaelab.metrics import METRICS, results_section, section_key, store_results
     from vaelab.metrics import evaluate as run_metrics
     from vaelab.run import load_run, resolve_device
+    from vaelab.samplers import fitted_sampler
 
     run = load_run(run_dir, checkpoint=checkpoint, device=str(resolve_device(device)))
     batch_size = batch_size or run.config.train.eval_batch_size
@@ -116,8 +128,11 @@ def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
             skipped.append(f"{name}: it {reason}")
             names.remove(name)
 
+    fid_options: dict[str, Any] = {"n_samples": fid_samples}
+    if sampler != "prior" and "fid" in names:
+        fid_options["sampler"] = fitted_sampler(run, sampler, components=components)
     options: dict[str, dict[str, Any]] = {"iw-nll": {"k": iw_samples},
-                                          "fid": {"n_samples": fid_samples},
+                                          "fid": fid_options,
                                           "elbo": {"per_class": per_class}}
     results = run_metrics(run.model, data, names, seed=seed, split=split,
                           batch_size=batch_size, progress=not quiet,  # stderr: --json too

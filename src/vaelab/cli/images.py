@@ -20,16 +20,26 @@ CHECKPOINT = click.option("--checkpoint", type=click.Choice(["last", "best"]), d
 @click.option("--from", "source", default=None, metavar="PRIOR",
               help="Decode noise from another registered prior (e.g. laplace) instead of "
                    "the run's own prior.")
+@click.option("--sampler", default="prior", show_default=True, metavar="NAME",
+              help="Where z comes from: prior, or gmm (a Gaussian mixture fitted to the "
+                   "training posterior means, stored in RUN_DIR/samplers/).")
+@click.option("--components", type=int, default=None,
+              help="gmm: number of mixture components [default: 10].")
 @CHECKPOINT
 def sample(run_dir: str, count: int, out: str, seed: int, source: str | None,
-           checkpoint: str) -> None:
-    """Decode samples from the prior (or --from another distribution) into a PNG grid."""
+           sampler: str, components: int | None, checkpoint: str) -> None:
+    """Decode samples from the prior (or --from another distribution, or a fitted
+    --sampler) into a PNG grid."""
     from vaelab.figures import FIGURES, save_figure
     from vaelab.run import load_run
+    from vaelab.samplers import SAMPLERS
 
+    SAMPLERS.get(sampler)  # an unknown name fails before anything is loaded
     target = png_path(out)
     run = load_run(run_dir, checkpoint=checkpoint)
-    path = save_figure(FIGURES.get("samples")(run, n=count, seed=seed, source=source), target)
+    path = save_figure(FIGURES.get("samples")(run, n=count, seed=seed, source=source,
+                                              sampler=sampler, components=components),
+                       target)
     click.echo(f"wrote {path}")
 
 

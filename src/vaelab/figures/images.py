@@ -103,17 +103,29 @@ def noise_source(run: Run, source: str | None) -> tuple[Prior, str]:
 
 @FIGURES.register("samples")
 def samples(run: Run, n: int = 64, seed: int = 0, source: str | None = None,
-            temperature: float = 1.0, pixels: bool = False) -> Figure:
+            temperature: float = 1.0, pixels: bool = False, sampler: str = "prior",
+            components: int | None = None) -> Figure:
     """Decoder means of ``n`` latent samples: from the run's prior, or from another
-    distribution (``source``, a prior name, e.g. to decode Laplace instead of Normal noise).
+    distribution (``source``, a prior name, e.g. to decode Laplace instead of Normal noise),
+    or from a fitted sampler (``sampler``, vaelab/samplers: gmm with ``components``).
     ``temperature`` scales each sample about the origin (the usual temperature of a
     zero-centred prior). ``pixels`` adds the same samples with pixels drawn from p(x|z)."""
     if temperature <= 0 or not math.isfinite(temperature):
         raise VaelabError(f"--temperature must be > 0, got {temperature}")
-    prior, described = noise_source(run, source)
+    if sampler != "prior" and source is not None:
+        raise VaelabError(f"--from {source} and --sampler {sampler} both choose where z comes "
+                          "from; give one of them")
+    if sampler == "prior" and components is None:
+        prior, described = noise_source(run, source)
+        draw = prior.sample
+    else:
+        from vaelab.samplers import fitted_sampler
+
+        fitted = fitted_sampler(run, sampler, components=components)
+        draw, described = fitted.sample, fitted.describe()
     gen = generator(run, seed)
     with torch.no_grad():
-        z = prior.sample(n, generator=gen) * temperature
+        z = draw(n, generator=gen) * temperature
         params = run.model.decoder_params(z)
         means = run.model.to_images(run.model.likelihood.mean(params))
         ncols = math.ceil(math.sqrt(n))

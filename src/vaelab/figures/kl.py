@@ -60,8 +60,11 @@ def dimension_usage(run: Run, split: str = "test", batch: int = 2000) -> Dimensi
                               "mean KL(q(z_u|x) ‖ p(z_u)) [nats]",
                               f"{kl['kl_estimator']} per-dimension KL averaged over "
                               f"{len(data)} {split} images", variance)
+    reason = (f"the {run.config.prior.name} prior does not factorise" if logvar is not None
+              else f"the {run.config.posterior.name} posterior's dimensions are not "
+                   "independent")
     return DimensionUsage(variance, False, "Var_x E[z_u|x]",
-                          f"the {run.config.prior.name} prior does not factorise: "
+                          f"{reason}: "
                           f"variance of the posterior means over {len(data)} {split} images "
                           "(Burda et al. 2015)", variance)
 

@@ -20,6 +20,7 @@ from vaelab.data.prepare import binarization_note as mode_note
 from vaelab.errors import VaelabError
 from vaelab.metrics.shown import Breakdown, Number
 from vaelab.model import VAE
+from vaelab.posterior import diagonal_gaussian
 from vaelab.progress import new_progress
 from vaelab.registry import Registry
 
@@ -125,13 +126,18 @@ def require_labels(split: TensorSplit, metric: str) -> torch.Tensor:
 
 @torch.no_grad()
 def posterior_moments(model: VAE, x: torch.Tensor, batch_size: int
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior means and log-variances [N, Z] of flattened images x [N, D]."""
+                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Posterior means (point codes) [N, Z] of flattened images x [N, D], and their
+    log-variances [N, Z] when q is a diagonal Gaussian, else None (vaelab.posterior's
+    rule: a full covariance or a flow has no per-dimension variances)."""
     means, logvars = [], []
     for start in range(0, x.shape[0], batch_size):
         q = model.posterior(x[start:start + batch_size])
         means.append(q.mean)
-        logvars.append(q.logvar)
+        diagonal = diagonal_gaussian(q)
+        logvars.append(diagonal.logvar if diagonal is not None else None)
+    if any(logvar is None for logvar in logvars):
+        return torch.cat(means), None
     return torch.cat(means), torch.cat(logvars)
 
 

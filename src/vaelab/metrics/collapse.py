@@ -14,6 +14,10 @@ information I(x; z) and per-dimension statistics of the posterior parameters.
 - KL(q(z|x) ‖ p(z)) per dimension, averaged over the split: analytic when the prior has
   ``kl_per_dim(q)``; a Monte Carlo estimate when the prior factorises over dimensions and
   says so with ``log_prob_per_dim(z) -> [..., B, Z]``; otherwise only the total KL.
+- A posterior that is not a diagonal Gaussian (full covariance, flows) has neither
+  per-dimension KLs nor a cheap aggregate-posterior density: the total KL is the Monte
+  Carlo mean of log q(z|x) − log p(z) with q's exact log-density, active units come from
+  its point codes, and I(x; z) and the per-dimension KL are left out (None).
 """
 
 from __future__ import annotations
@@ -85,7 +89,11 @@ def _mutual_information(mean: torch.Tensor, logvar: torch.Tensor, z: torch.Tenso
 @torch.no_grad()
 def kl_per_dimension(model: VAE, mean: torch.Tensor, logvar: torch.Tensor, *, samples: int,
                      generator: torch.Generator) -> dict:
-    """Mean KL per dimension [Z] (or only the total) and the estimator used."""
+    """Mean KL per dimension [Z] (or only the total) and the estimator used; logvar None
+    (a posterior that is not a diagonal Gaussian): neither, see ``monte_carlo_kl``."""
+    if logvar is None:
+        return {"kl_estimator": "none per dimension: the posterior's dimensions are not "
+                                "independent", "kl_per_dim": None, "kl_total": None}
     prior = model.prior
     q = DiagonalGaussian(mean, logvar)
     analytic_per_dim = prior.kl_per_dim(q)
@@ -108,6 +116,21 @@ def kl_per_dimension(model: VAE, mean: torch.Tensor, logvar: torch.Tensor, *, sa
     return {"kl_estimator": f"Monte Carlo, {samples} samples per image; total only (the "
                             "prior does not factorise over dimensions)",
             "kl_per_dim": None, "kl_total": float(total)}
+
+
+@torch.no_grad()
+def monte_carlo_kl(model: VAE, x: torch.Tensor, *, samples: int, batch_size: int,
+                   generator: torch.Generator) -> dict:
+    """Mean KL(q(z|x) ‖ p(z)) over images x [N, D] by Monte Carlo with q's exact
+    log-density (log-determinants included): any posterior, any prior."""
+    total = torch.zeros((), dtype=torch.float64, device=x.device)
+    for start in range(0, x.shape[0], batch_size):
+        q = model.posterior(x[start:start + batch_size])
+        z, log_q = q.rsample_with_log_prob(samples, generator=generator)  # [S, b, Z], [S, b]
+        total += (log_q - model.prior.log_prob(z)).double().mean(0).sum()
+    return {"kl_estimator": f"Monte Carlo, {samples} samples per image, exact log q; total "
+                            "only (the posterior's dimensions are not independent)",
+            "kl_per_dim": None, "kl_total": float(total) / x.shape[0]}
 
 
 SAME_IMAGES = ("images", "binarization")
@@ -143,10 +166,16 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
     try:
         mean, logvar = posterior_moments(model, scored.x, batch_size)
         generator = torch.Generator(device=mean.device).manual_seed(seed)
-        kl = kl_per_dimension(model, mean, logvar, samples=kl_samples, generator=generator)
-        # z in float64: with a tiny σ, μ + σε in float32 rounds σε away.
-        z = DiagonalGaussian(mean.double(), logvar.double()).rsample(generator=generator)
-        mi = _mutual_information(mean, logvar, z)
+        if logvar is None:
+            kl = monte_carlo_kl(model, scored.x, samples=kl_samples, batch_size=batch_size,
+                                generator=generator)
+            mi = None  # needs q(z|x_n) at every other image's z: left out, see above
+        else:
+            kl = kl_per_dimension(model, mean, logvar, samples=kl_samples,
+                                  generator=generator)
+            # z in float64: with a tiny σ, μ + σε in float32 rounds σε away.
+            z = DiagonalGaussian(mean.double(), logvar.double()).rsample(generator=generator)
+            mi = _mutual_information(mean, logvar, z)
     finally:
         model.train(was_training)
     count, variances = active_units(mean, threshold)
@@ -154,8 +183,10 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
         **provenance(data, scored, seed),
         "estimator": (f"active units: Var_x(E_q[z_j]) > {threshold:g} (Burda et al. 2015), "
                       "dimensions numbered from 0; "
-                      "mutual information: aggregate-posterior estimate over the split, one z "
-                      "per image (He et al. 2019)"),
+                      + ("mutual information: aggregate-posterior estimate over the split, one "
+                         "z per image (He et al. 2019)" if mi is not None else
+                         "mutual information: not estimated (needs q(z|x_n) at every other "
+                         "image's z, which this posterior does not give cheaply)")),
         "units": "nats",
         "latent_dim": int(mean.shape[1]),
         "active_units": count,
@@ -166,6 +197,7 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
         "mutual_information_max": math.log(mean.shape[0]),  # log N bounds the estimate
         **kl,
         "mean_mean": mean.double().mean(0).tolist(),
-        "logvar_mean": logvar.double().mean(0).tolist(),
-        "logvar_std": logvar.double().std(0).tolist() if mean.shape[0] > 1 else None,
+        "logvar_mean": logvar.double().mean(0).tolist() if logvar is not None else None,
+        "logvar_std": (logvar.double().std(0).tolist()
+                       if logvar is not None and mean.shape[0] > 1 else None),
     }

@@ -146,11 +146,14 @@ def _reference(classifier: nn.Module, info: dict, images: torch.Tensor, batch_si
 
 
 @torch.no_grad()
-def _generate(model: VAE, n: int, batch_size: int, generator: torch.Generator) -> torch.Tensor:
-    """Decoder means of n prior samples, flattened [n, D], clamped to [0, 1]."""
+def _generate(model: VAE, n: int, batch_size: int, generator: torch.Generator,
+              sampler: Any = None) -> torch.Tensor:
+    """Decoder means of n latent samples (the prior's, or ``sampler``'s: vaelab/samplers),
+    flattened [n, D], clamped to [0, 1]."""
+    draw = model.prior.sample if sampler is None else sampler.sample
     parts = []
     for start in range(0, n, batch_size):
-        z = model.prior.sample(min(batch_size, n - start), generator=generator)
+        z = draw(min(batch_size, n - start), generator=generator)
         parts.append(model.likelihood.mean(model.decoder_params(z)).clamp(0, 1))
     return torch.cat(parts)
 
@@ -162,10 +165,10 @@ def _reconstruct(model: VAE, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     return torch.cat(parts)
 
 
-SAME_SAMPLES = ("samples", "images")
+SAME_SAMPLES = ("samples", "images", "sampler")
 NUMBERS = (
     Number("FID samples", ("fid", "fid_samples"), unit="", better="lower", short="FID",
-           comparable=SAME_SAMPLES, estimator_note="{samples} samples"),
+           comparable=SAME_SAMPLES, estimator_note="{samples} samples from {sampler}"),
     Number("FID reconstructions", ("fid", "fid_reconstructions"), unit="", better="lower",
            short="FID rec", comparable=SAME_SAMPLES, estimator_note="{samples} samples"),
     Number("IS samples", ("fid", "inception_score"), unit="", better="higher", short="IS",
@@ -184,9 +187,12 @@ NUMBERS = (
           title="sample quality, domain-classifier features", numbers=NUMBERS)
 def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test",
            n_samples: int = 10000, batch_size: int = 2000, progress: bool = False,
-           classifier: tuple[nn.Module, dict[str, Any]] | None = None) -> dict:
+           classifier: tuple[nn.Module, dict[str, Any]] | None = None,
+           sampler: Any = None) -> dict:
     """``classifier``: (module with ``embed``/``out``/``num_features``, info) to use instead
-    of the cached per-dataset classifier (tests)."""
+    of the cached per-dataset classifier (tests). ``sampler``: a fitted latent sampler
+    (vaelab.samplers.fitted_sampler) whose z the generated images decode; None: the
+    prior."""
     check_positive("--fid-samples", n_samples)
     if n_samples < 2:
         from vaelab.errors import VaelabError
@@ -209,7 +215,7 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
             advance(1)
             generator = torch.Generator(device=device).manual_seed(seed)
             sample_stats, sample_logits = _features(
-                clf, _generate(model, n_samples, batch_size, generator), batch_size)
+                clf, _generate(model, n_samples, batch_size, generator, sampler), batch_size)
             advance(1)
             recon_stats, _ = _features(clf, _reconstruct(model, scored.x, batch_size),
                                        batch_size)
@@ -227,6 +233,8 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
                             ("dataset", "architecture", "key", "test_accuracy", "epochs")},
         "reference_images": ref_stats.n,
         "samples": n_samples,
+        "sampler": (f"the {model.config.prior.name} prior" if sampler is None
+                    else sampler.describe()),
         "fid_samples": _fid(ref_stats, sample_stats),
         "fid_reconstructions": _fid(ref_stats, recon_stats),
         "inception_score": score[0],

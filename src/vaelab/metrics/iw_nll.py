@@ -53,8 +53,8 @@ def _iw_log_px(x: torch.Tensor, posterior: Callable[[torch.Tensor], DiagonalGaus
     done = 0
     while done < k:
         s = min(samples_per_chunk, k - done)
-        z = q.rsample(s, generator=generator)  # [s, B, Z]
-        log_w = (log_joint(x, z) - q.log_prob(z)).double()  # [s, B]
+        z, log_q = q.rsample_with_log_prob(s, generator=generator)  # [s, B, Z], [s, B]
+        log_w = (log_joint(x, z) - log_q).double()  # [s, B]
         new_max = torch.maximum(running_max, log_w.max(0).values)
         running_sum = (running_sum * torch.exp(running_max - new_max)
                        + torch.exp(log_w - new_max).sum(0))

@@ -91,8 +91,10 @@ class NetworkFamily:
     examples: list[dict] = [{}]
 
     @classmethod
-    def build(cls, cfg, image_shape: tuple[int, ...], params_per_pixel: int) -> Networks:
-        """(network config, image shape (H, W), likelihood params per pixel) → Networks."""
+    def build(cls, cfg, image_shape: tuple[int, ...], params_per_pixel: int,
+              encoder_outputs: int | None = None) -> Networks:
+        """(network config, image shape (H, W), likelihood params per pixel, the
+        posterior's raw numbers per image (default 2·latent_dim)) → Networks."""
         raise NotImplementedError
 
     @classmethod

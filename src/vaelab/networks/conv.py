@@ -27,7 +27,7 @@ from vaelab.options import option
 
 
 class ConvEncoder(nn.Module):
-    def __init__(self, cfg, image_shape: tuple[int, int]):
+    def __init__(self, cfg, image_shape: tuple[int, int], outputs: int):
         super().__init__()
         self.image_shape = image_shape
         layers: list[nn.Module] = []
@@ -38,8 +38,7 @@ class ConvEncoder(nn.Module):
             layers.append(ACTIVATIONS.get(cfg.activation)())
         self.features = nn.Sequential(*layers)
         height, width = (side // 2 ** len(cfg.channels) for side in image_shape)
-        self.head = mlp([channels[-1] * height * width, *cfg.hidden, 2 * cfg.latent_dim],
-                        cfg)
+        self.head = mlp([channels[-1] * height * width, *cfg.hidden, outputs], cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch = x.shape[:-1]  # x [..., D]
@@ -84,7 +83,8 @@ class Conv(NetworkFamily):
     examples = [{"hidden": [16], "channels": [4]}, {"hidden": [], "channels": [2, 4]}]
 
     @classmethod
-    def build(cls, cfg, image_shape: tuple[int, ...], params_per_pixel: int) -> Networks:
+    def build(cls, cfg, image_shape: tuple[int, ...], params_per_pixel: int,
+              encoder_outputs: int | None = None) -> Networks:
         if len(image_shape) != 2:
             raise VaelabError(f"--network conv needs grey images [H, W], got shape "
                               f"{image_shape}")
@@ -95,7 +95,8 @@ class Conv(NetworkFamily):
                 f"the image {len(cfg.channels)} times, so {image_shape[0]}×{image_shape[1]} "
                 f"must be divisible by {factor}; use fewer channels (e.g. 2 stages for 28×28 "
                 "or 8×8)")
-        return Networks(encoder=ConvEncoder(cfg, image_shape),
+        return Networks(encoder=ConvEncoder(cfg, image_shape,
+                                            encoder_outputs or 2 * cfg.latent_dim),
                         decoder=ConvDecoder(cfg, image_shape, params_per_pixel))
 
     @classmethod

@@ -63,9 +63,11 @@ class MLP(NetworkFamily):
                 {"hidden": []}]
 
     @classmethod
-    def build(cls, cfg, image_shape: tuple[int, ...], params_per_pixel: int) -> Networks:
+    def build(cls, cfg, image_shape: tuple[int, ...], params_per_pixel: int,
+              encoder_outputs: int | None = None) -> Networks:
         data_dim = math.prod(image_shape)
-        encoder = mlp([data_dim, *cfg.hidden, 2 * cfg.latent_dim], cfg, gated=cfg.gated)
+        outputs = encoder_outputs or 2 * cfg.latent_dim
+        encoder = mlp([data_dim, *cfg.hidden, outputs], cfg, gated=cfg.gated)
         decoder = mlp([cfg.latent_dim, *reversed(cfg.hidden), params_per_pixel * data_dim],
                       cfg, gated=cfg.gated)
         return Networks(encoder=encoder, decoder=decoder)

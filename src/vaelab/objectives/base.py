@@ -19,7 +19,7 @@ from torch import nn
 from vaelab.concepts import OBJECTIVES  # noqa: F401  (re-exported: components register here)
 from vaelab.errors import VaelabError
 from vaelab.options import NoOptions
-from vaelab.posterior import DiagonalGaussian
+from vaelab.posterior import DiagonalGaussian, diagonal_gaussian
 
 
 @dataclass
@@ -146,18 +146,29 @@ class Objective:
         return cls(cfg, steps_per_epoch)
 
 
-def kl_term(model, q: DiagonalGaussian, z: torch.Tensor) -> torch.Tensor:
+def analytic_kl(model, q) -> torch.Tensor | None:
+    """The prior's closed-form KL(q ‖ p) per image [B], or None: none exists for a
+    posterior that is not a diagonal Gaussian (vaelab.posterior.diagonal_gaussian)."""
+    diagonal = diagonal_gaussian(q)
+    return model.prior.kl(diagonal) if diagonal is not None else None
+
+
+def kl_term(model, q, z: torch.Tensor) -> torch.Tensor:
     """KL(q ‖ p) per image [..., B]: analytic if the prior has it, else the single-sample
     Monte Carlo estimate log q(z|x) − log p(z) at the z used for the reconstruction."""
-    analytic = model.prior.kl(q)
+    analytic = analytic_kl(model, q)
     if analytic is not None:
         return analytic
     return q.log_prob(z) - model.prior.log_prob(z)
 
 
-def kl_per_dim(model, q: DiagonalGaussian, z: torch.Tensor) -> torch.Tensor | None:
+def kl_per_dim(model, q, z: torch.Tensor) -> torch.Tensor | None:
     """KL per latent dimension [B, Z]: analytic, or single-sample Monte Carlo for a prior
-    that factorises; None when the prior does not factorise (mixtures, VampPrior)."""
+    that factorises; None when the prior does not factorise (mixtures, VampPrior) or the
+    posterior is not a diagonal Gaussian (its dimensions are not independent)."""
+    q = diagonal_gaussian(q)
+    if q is None:
+        return None
     analytic = model.prior.kl_per_dim(q)
     if analytic is not None:
         return analytic
@@ -167,9 +178,22 @@ def kl_per_dim(model, q: DiagonalGaussian, z: torch.Tensor) -> torch.Tensor | No
     return q.log_prob_per_dim(z) - log_p
 
 
+def require_diagonal_posterior(model, what: str) -> None:
+    """Fail before training when ``what`` reads the diagonal Gaussian's own parameters
+    (means and log-variances), which other posteriors do not have."""
+    if not model.posterior_family.diagonal:
+        raise VaelabError(f"{what} reads the diagonal Gaussian posterior's means and "
+                          f"variances, but the {model.config.posterior.name} posterior has "
+                          "none; use --posterior gaussian")
+
+
 def require_per_dim_kl(model, what: str) -> None:
     """Fail before training when ``what`` (free bits) needs a per-dimension KL that the
     model's prior cannot give."""
+    if not model.posterior_family.diagonal:
+        raise VaelabError(f"{what} needs a KL per latent dimension, but the "
+                          f"{model.config.posterior.name} posterior's dimensions are not "
+                          "independent; use --posterior gaussian, or drop it")
     zeros = torch.zeros(1, model.latent_dim, device=model.prior.device)
     with torch.no_grad():
         if kl_per_dim(model, DiagonalGaussian(zeros, zeros), zeros) is None:

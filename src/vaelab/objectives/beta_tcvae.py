@@ -8,7 +8,13 @@ from dataclasses import dataclass
 
 import torch
 
-from vaelab.objectives.base import OBJECTIVES, Objective, ObjectiveOutput, kl_term
+from vaelab.objectives.base import (
+    OBJECTIVES,
+    Objective,
+    ObjectiveOutput,
+    kl_term,
+    require_diagonal_posterior,
+)
 from vaelab.options import option
 from vaelab.posterior import DiagonalGaussian
 
@@ -93,6 +99,10 @@ class BetaTCVAE(Objective):
             choices=lambda: ["mss", "mws"])
 
     examples = [{}, {"alpha": 0.5, "beta": 2.0, "gamma": 1.5, "tc_estimator": "mws"}]
+
+    def check(self, model) -> None:
+        require_diagonal_posterior(
+            model, "--objective beta-tcvae (its minibatch estimate of q(z))")
 
     def kl_weight(self, step: int) -> float:
         return self.cfg.beta

@@ -8,7 +8,13 @@ from dataclasses import dataclass
 
 import torch
 
-from vaelab.objectives.base import OBJECTIVES, Objective, ObjectiveOutput, kl_term
+from vaelab.objectives.base import (
+    OBJECTIVES,
+    Objective,
+    ObjectiveOutput,
+    kl_term,
+    require_diagonal_posterior,
+)
 from vaelab.options import option
 from vaelab.posterior import DiagonalGaussian
 
@@ -93,6 +99,10 @@ class DIPVAEII(DIPVAE):
                                  "10 = λ_od).", low=0.0)
 
     examples = [{}, {"lambda_od": 1.0, "lambda_d": 2.0}]
+
+    def check(self, model) -> None:
+        require_diagonal_posterior(
+            model, "--objective dip-vae-ii (the covariance of q(z))")
 
     def code_covariance(self, q: DiagonalGaussian) -> torch.Tensor:
         return covariance(q.mean) + torch.diag(torch.exp(q.logvar).mean(0))

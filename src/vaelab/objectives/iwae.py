@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vaelab.objectives.base import OBJECTIVES, Objective, ObjectiveOutput
+from vaelab.objectives.base import OBJECTIVES, Objective, ObjectiveOutput, analytic_kl
 from vaelab.options import option
 
 
@@ -25,12 +25,12 @@ def importance_weights(model, x: torch.Tensor, samples: int,
                        generator: torch.Generator | None = None) -> ImportanceWeights:
     """Draw ``samples`` reparameterised z per image (one [S, B, Z] draw) and weigh them."""
     q = model.posterior(x)
-    z = q.rsample(samples, generator=generator)  # [S, B, Z]
+    # log q(z|x) of each draw as the posterior computes it alongside (exact for flows).
+    z, log_qz = q.rsample_with_log_prob(samples, generator=generator)  # [S, B, Z], [S, B]
     log_px_z = model.likelihood.log_prob(x, model.decoder_params(z))  # [S, B]
     log_pz = model.prior.log_prob(z)
-    log_qz = q.log_prob(z)
     log_w = log_px_z + log_pz - log_qz
-    analytic = model.prior.kl(q)
+    analytic = analytic_kl(model, q)
     kl = analytic if analytic is not None else (log_qz - log_pz).mean(0)
     return ImportanceWeights(log_w=log_w, recon=-log_px_z.mean(0), kl=kl)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from vaelab.errors import VaelabError
 from vaelab.options import option
 from vaelab.posterior import DiagonalGaussian
 from vaelab.priors.base import PRIORS, Prior
@@ -31,6 +32,10 @@ class VampPrior(Prior):
         self._model: list[nn.Module] = []  # a list, so the encoder is not a submodule
 
     def bind(self, model: nn.Module) -> None:
+        if not model.posterior_family.diagonal:
+            raise VaelabError(f"--prior vampprior mixes the encoder's posteriors as diagonal "
+                              f"Gaussians, but --posterior {model.config.posterior.name} is "
+                              "not one; use --posterior gaussian or another prior")
         # Initialised around grey 0.5 with small noise (paper §3.2: "random values"),
         # with a fixed generator so the model's own RNG stream is untouched.
         generator = torch.Generator().manual_seed(0)
