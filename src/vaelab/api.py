@@ -78,54 +78,46 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
             lock.enter_context(writer_lock(Path(resume), command))
             run_path, config, info = _resumed_config(Path(resume), config, overrides, command)
         else:
+            info = None
             config = resolve_config(config, overrides)
             run_path = Path(out) if out is not None else default_run_path(config)
-        return _train(config, run_path, info if resume is not None else None, lock,
-                      force=force, progress=progress, command=command, figures=figures,
-                      trackers=trackers, mlflow_experiment=mlflow_experiment)
+        console = Console(stderr=True, quiet=not progress)
+        device = resolve_device(config.train.device)
+        # Everything that can fail on bad input happens before anything is written.
+        data = prepare_data(config.data, device)
+        torch.manual_seed(config.train.seed)
+        model = build_model(config, data.image_shape, progress=progress).to(device)
+        model.likelihood.check_support(data.train.x,
+                                       f"training data of {config.data.dataset}")
+        steps_per_epoch = math.ceil(len(data.train) / config.train.batch_size)
+        objective = build_objective(config.objective, steps_per_epoch, len(data.train))
+        objective.check(model)
 
-
-def _train(config: Config, run_path: Path, info: dict | None, lock: ExitStack, *,
-           force: bool, progress: bool, command: list[str], figures: bool,
-           trackers: dict[str, Any], mlflow_experiment: str) -> Run:
-    """``train`` once the config and run path are known; ``info`` is the resumed run's
-    provenance (None for a new run, whose writer lock is taken here)."""
-    resume = info is not None
-    console = Console(stderr=True, quiet=not progress)
-    device = resolve_device(config.train.device)
-    # Everything that can fail on bad input happens before anything is written.
-    data = prepare_data(config.data, device)
-    torch.manual_seed(config.train.seed)
-    model = build_model(config, data.image_shape, progress=progress).to(device)
-    model.likelihood.check_support(data.train.x, f"training data of {config.data.dataset}")
-    steps_per_epoch = math.ceil(len(data.train) / config.train.batch_size)
-    objective = build_objective(config.objective, steps_per_epoch, len(data.train))
-    objective.check(model)
-
-    counts = model.parameter_counts()
-    if not resume:
-        lock.enter_context(writer_lock(run_path, command))
-        lifecycle.prepare(run_path, force=force)
-        info = lifecycle.provenance(config, command, device, counts, data)
-    # Started before config.json is written: a tracker that cannot start leaves no run.
-    tracker = tracking.build_tracker(trackers, run_path=run_path, info=info,
-                                     settings={"mlflow": {"experiment": mlflow_experiment}})
-    try:
-        rundir.write_json(run_path / rundir.CONFIG_FILE, info)
-        verb = "resuming" if resume else "training"
-        console.print(f"[bold]vaelab[/] {verb} on {device}: {counts['total']:,} parameters "
-                      f"(encoder {counts['encoder']:,}, decoder {counts['decoder']:,}, "
-                      f"likelihood {counts['likelihood']:,}, prior {counts['prior']:,}); "
-                      f"{len(data.train):,} training images → {run_path}")
-        console.print(f"  {describe_model(config)}")
-        train_model(model, objective, data, config, run_path, progress=progress,
-                    console=console, resume=resume, tracker=tracker)
-        run = lifecycle.finish(run_path, model, data, info, figures=figures)
-    except BaseException:
-        tracker.finish(run_path, failed=True)
-        raise
-    tracker.finish(run_path)
-    return run
+        counts = model.parameter_counts()
+        if resume is None:
+            lock.enter_context(writer_lock(run_path, command))
+            lifecycle.prepare(run_path, force=force)
+            info = lifecycle.provenance(config, command, device, counts, data)
+        # Started before config.json is written: a tracker that cannot start leaves no run.
+        tracker = tracking.build_tracker(
+            trackers, run_path=run_path, info=info,
+            settings={"mlflow": {"experiment": mlflow_experiment}})
+        try:
+            rundir.write_json(run_path / rundir.CONFIG_FILE, info)
+            verb = "resuming" if resume is not None else "training"
+            console.print(f"[bold]vaelab[/] {verb} on {device}: {counts['total']:,} parameters "
+                          f"(encoder {counts['encoder']:,}, decoder {counts['decoder']:,}, "
+                          f"likelihood {counts['likelihood']:,}, prior {counts['prior']:,}); "
+                          f"{len(data.train):,} training images → {run_path}")
+            console.print(f"  {describe_model(config)}")
+            train_model(model, objective, data, config, run_path, progress=progress,
+                        console=console, resume=resume is not None, tracker=tracker)
+            run = lifecycle.finish(run_path, model, data, info, figures=figures)
+        except BaseException:
+            tracker.finish(run_path, failed=True)
+            raise
+        tracker.finish(run_path)
+        return run
 
 
 def _resumed_config(run_path: Path, config: Any, overrides: dict[str, Any],

@@ -7,6 +7,7 @@ trained on first use.
 
 from __future__ import annotations
 
+from vaelab.concepts import LIKELIHOODS
 from vaelab.config import Config
 from vaelab.model import VAE
 
@@ -17,9 +18,11 @@ def build_model(config: Config, image_shape: tuple[int, ...], *, progress: bool 
     attached when its likelihood needs one."""
     from vaelab.classifier import load_or_train_classifier
 
+    features = None
+    if LIKELIHOODS.get(config.likelihood.name).needs_features:
+        features = load_or_train_classifier(config.data.dataset, config.data, "cpu",
+                                            progress=progress)
     model = VAE(config, image_shape)
-    if model.likelihood.needs_features:
-        network, info = load_or_train_classifier(config.data.dataset, config.data, "cpu",
-                                                 progress=progress)
-        model.likelihood.attach_features(network, info)
+    if features is not None:
+        model.likelihood.attach_features(*features)
     return model
