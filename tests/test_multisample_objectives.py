@@ -2,22 +2,12 @@
 
 import pytest
 import torch
+from test_objectives import batch, tiny  # the same tiny model and binary batch
 
 from vaelab.config import Config
 from vaelab.errors import VaelabError
-from vaelab.model import VAE
 from vaelab.objectives import build_objective
 from vaelab.objectives.iwae import importance_weights
-
-
-def tiny(**overrides):
-    torch.manual_seed(0)
-    config = Config().replace(hidden="8", latent_dim=3, **overrides)
-    return config, VAE(config, (2, 3))
-
-
-def batch():
-    return torch.rand(16, 6, generator=torch.Generator().manual_seed(1)).round()
 
 
 def loss_of(model, objective_options, seed=5, **overrides):
