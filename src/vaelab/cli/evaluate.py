@@ -29,8 +29,10 @@ def _positive(name: str, value: int) -> int:
 @cli.command("eval", context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path())
 @click.option("--metrics", "metric_list", default=None, metavar="NAME,NAME", help=METRIC_HELP)
-@click.option("--all", "all_metrics", is_flag=True, help="Every metric (IS-NLL and FID take "
-              "minutes on MNIST; the FID classifier is trained once per dataset).")
+@click.option("--all", "all_metrics", is_flag=True, help="Every metric. Measured on MNIST's "
+              "10000 test images, 2 cores shared with other jobs (load 4.5): IS-NLL k=500 "
+              "200 s (linear in k), FID 38 s once its classifier is cached (trained once per "
+              "dataset). Progress goes to stderr.")
 @click.option("--iw-samples", type=int, default=5000, show_default=True,
               help="k of the importance-sampled NLL (5000 as in the literature).")
 @click.option("--fid-samples", type=int, default=10000, show_default=True,
