@@ -145,12 +145,6 @@ class Section:
         """The chosen component's name (None for [train])."""
         return getattr(self, self.spec.name_field) if self.spec.registry else None
 
-    def options(self) -> Any:
-        """The component's own options alone (what it describes itself from)."""
-        options_cls = self.spec.options_of(self.component)
-        return options_cls(**{f.name: getattr(self, f.name)
-                              for f in dataclasses.fields(options_cls)})
-
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

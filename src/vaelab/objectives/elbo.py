@@ -96,7 +96,7 @@ class ELBO(Objective):
         return None
 
 
-def true_elbo(cfg=None) -> ELBO:
+def true_elbo() -> ELBO:
     """The plain ELBO (β = 1, no schedule, no free bits) used for every logged number,
     whatever objective was trained."""
     return ELBO.with_defaults("elbo")
