@@ -304,7 +304,7 @@ def test_history_row_averages_named_terms_per_image():
 
 
 def test_add_terms_sums_per_image_terms_and_weights_batch_values():
-    from vaelab.trainer import add_terms
+    from vaelab.stepper import add_terms
 
     sums = {}
     size = torch.tensor(4.0)

@@ -93,6 +93,13 @@ class TrainFields:
         "last checkpoint is kept) or skip (that optimiser step is dropped and counted in "
         "history's skipped_steps; more than 10% of an epoch's steps still stops).",
         choices=lambda: ["stop", "skip"])
+    precision: str = option(
+        "float32", "Training arithmetic: float32, or bf16 (autocast: matmuls in bfloat16, "
+        "densities and every logged number in float32).", choices=lambda: ["float32", "bf16"])
+    cuda_graphs: str = option(
+        "auto", "On CUDA, capture each training step in a CUDA graph and replay it (auto; "
+        "falls back to eager steps, saying why, where capture is impossible) or never (off).",
+        choices=lambda: ["auto", "off"])
 
 
 # -- sections -------------------------------------------------------------------------------

@@ -42,11 +42,13 @@ class VAE(nn.Module):
     # -- the pieces the objectives use (flat tensors) --------------------------------
     def posterior(self, x: torch.Tensor):
         """q(z|x) for flattened images x [B, D] (vaelab/posteriors/base.py's interface)."""
-        return self.posterior_family(self.encoder(x))
+        # .float(): under bf16 autocast (--precision bf16) the networks' matmuls run in
+        # bfloat16; posterior, likelihood and prior densities stay float32.
+        return self.posterior_family(self.encoder(x).float())
 
     def decoder_params(self, z: torch.Tensor) -> torch.Tensor:
         """Raw likelihood parameters [..., B, P·D] for latents [..., B, Z]."""
-        return self.decoder(z)
+        return self.decoder(z).float()
 
     # -- public, image-shaped helpers (notebooks, figures) ---------------------------
     def flatten(self, x: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -34,6 +33,7 @@ from vaelab.model import VAE
 from vaelab.nonfinite import NonFiniteGuard
 from vaelab.objectives import Objective
 from vaelab.progress import new_progress
+from vaelab.stepper import make_step
 from vaelab.tracking import ImageProbe, Tracker
 from vaelab.trainee import Member, SingleTrainee, Trainee, TrainState
 
@@ -43,8 +43,11 @@ def make_optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optimi
     kernel per step, which matters for small models where per-tensor overhead dominates.
     Adam is element-wise: one Adam over a stack is M separate Adams."""
     train = config.train
+    # capturable: the step count stays on the device, so that a CUDA graph can replay the
+    # update (stepper.py); only CUDA parameters can be capturable.
+    on_cuda = next(model.parameters()).device.type == "cuda"
     return torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay,
-                            fused=True)
+                            fused=True, capturable=on_cuda)
 
 
 def train_model(model: VAE, objective: Objective, data: PreparedData, config: Config,
@@ -77,7 +80,6 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
     dynamic = data.binarize == "dynamic"
     val = data.eval_split("val")
 
-    params = [p for group in optimizer.param_groups for p in group["params"]]
     train_x = data.train.x
     n = train_x.shape[0]
     batch_size = train_cfg.batch_size
@@ -88,13 +90,17 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
     steps_per_epoch = math.ceil(n / batch_size)
     guard = NonFiniteGuard(train_cfg.nan_policy, device, [m.run_path for m in members],
                            steps_per_epoch)
-    # Per step and model, a row added to the epoch sums: a taken step adds its loss·B,
-    # recon, kl and batch size B; a skipped one only a 1 in the last slot (NaN·0 would
-    # still be NaN).
+    take_step = make_step(trainee, optimizer, guard, train_x, dynamic=dynamic,
+                          clip=train_cfg.grad_clip, precision=train_cfg.precision,
+                          batch_size=batch_size, graphs=train_cfg.cuda_graphs,
+                          say=lambda text: _note(console, text))
+    # Per step and model, the step's row of the epoch sums: Σ loss·B, Σ recon, Σ kl,
+    # images, skipped steps. One tensor for the whole run, zeroed in place each epoch (a
+    # CUDA graph adds into the same memory).
     sizes = torch.full((steps_per_epoch, *trainee.shape), float(batch_size), device=device)
     sizes[-1] = n - (steps_per_epoch - 1) * batch_size
-    zeros = torch.zeros(trainee.shape, device=device)
-    skipped_row = torch.tensor([0.0, 0.0, 0.0, 0.0, 1.0], device=device)
+    sums = torch.zeros(*trainee.shape, 5, device=device)
+    term_sums: dict[str, torch.Tensor] = {}  # the objective's named terms, if any
     wants_images = any(member.tracker.wants_images for member in members)
     probe = ImageProbe(data) if wants_images else None
     step = members[0].state.step
@@ -107,38 +113,20 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
         for epoch in range(members[0].state.epoch + 1, train_cfg.epochs + 1):
             trainee.module.train()
             guard.start_epoch(epoch)
-            # Per model [..., 5]: Σ loss·B, Σ recon, Σ kl, images, skipped steps.
-            sums = torch.zeros(*trainee.shape, 5, device=device)
-            term_sums: dict[str, torch.Tensor] = {}  # the objective's named terms, if any
+            sums.zero_()
+            for value in term_sums.values():
+                value.zero_()
             started = time.perf_counter()
             orders = torch.stack([torch.randperm(n, generator=member.generators["order"])
                                   for member in members]).to(device)  # [M, N]
             for batch_index in range(steps_per_epoch):
                 index = orders[:, batch_index * batch_size:(batch_index + 1) * batch_size]
-                x = trainee.batch(train_x, index, dynamic)
-                out = trainee.objective(trainee.module, x, step,
-                                        kl_weight=trainee.kl_weight(step))
-                # Drop the old gradients so that backward stores fresh ones instead of
-                # adding into zeroed buffers. The plain loop is what zero_grad(set_to_none)
-                # does, minus its profiler and hook machinery: ~60 µs a step here (1.5%).
-                for p in params:
-                    p.grad = None
-                # A stack's objective averages over all M·B images; ×M makes it the sum
-                # of the per-model losses, so each model gets exactly its own gradient.
-                (out.loss * count if count > 1 else out.loss).backward()
-                with torch.no_grad():
-                    losses = trainee.loss_sums(out, x)
-                    finite = trainee.finite(out.loss, losses, params, train_cfg.grad_clip)
-                    finite = guard.before_update(finite, losses, optimizer, batch_index, step)
-                    optimizer.step()
-                    step += 1
-                    taken = torch.stack([losses, out.recon.sum(-1), out.kl.sum(-1),
-                                         sizes[batch_index], zeros], dim=-1)
-                    sums += torch.where(finite.unsqueeze(-1), taken, skipped_row)
-                    if out.terms:
-                        add_terms(term_sums, out.terms, finite, sizes[batch_index])
+                out = take_step(index, sizes[batch_index], trainee.kl_weight(step),
+                                batch_index, step, sums, term_sums)
+                step += 1
                 if auxiliaries:  # their own step, after the model's
-                    trainee.objective.step_auxiliaries(trainee.module, x, step, extra_batch)
+                    trainee.objective.step_auxiliaries(trainee.module, take_step.last_batch,
+                                                       step, extra_batch)
                 if guard.due(step, batch_index):
                     read = sums.tolist() if trainee.shape else [sums.tolist()]  # per model
                     guard.after_read([row[4] for row in read], batch_index, step)
@@ -163,19 +151,6 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
             text = f"{values[0]:.2f}" if count == 1 else f"{min(values):.2f}…{max(values):.2f}"
             bar.update(task, description=f"epoch {epoch}/{train_cfg.epochs} {shown[0][0]} "
                        f"{text}")
-
-
-def add_terms(term_sums: dict[str, torch.Tensor], terms: Mapping[str, torch.Tensor],
-              finite: torch.Tensor, size: torch.Tensor) -> None:
-    """Add one step's named terms to the epoch sums, per model (``finite``'s shape): a
-    per-image term [..., B] summed over its batch, a per-batch value weighted by the batch
-    size ``size``, so that dividing by the images gives a mean per image. A skipped step
-    adds 0."""
-    for name, value in terms.items():
-        value = value.detach()
-        total = value.sum(-1) if value.dim() > finite.dim() else value * size
-        total = torch.where(finite, total, torch.zeros_like(total))
-        term_sums[name] = term_sums[name] + total if name in term_sums else total
 
 
 def history_row(epoch: int, step: int, totals: list[float], kl_weight: float,
@@ -260,6 +235,12 @@ def save_epoch(model: VAE, config: Config, state: TrainState, run_path: Path,
         state.best_val_elbo = score
         rundir.save_checkpoint(run_path / rundir.BEST_FILE, weights, metadata)
     rundir.write_csv(run_path / rundir.HISTORY_FILE, history)
+
+
+def _note(console: Console, text: str) -> None:
+    """A one-time note about how training runs (e.g. why no CUDA graph is used)."""
+    (Console(stderr=True) if console.quiet else console).print(f"note: {text}",
+                                                               soft_wrap=True)
 
 
 def _warn(console: Console, text: str) -> None:

@@ -17,6 +17,7 @@ class Autoencoder(Objective):
 
     is_variational = False
     stackable = True  # loss = mean recon (kl_weight 0), so a stack's loss separates
+    graph_safe = True
 
     def kl_weight(self, step: int) -> float:
         return 0.0

@@ -72,6 +72,10 @@ class Objective:
     # batch.
     stackable: bool = False
     per_model_options: tuple[str, ...] = ()
+    # True when a training step is a pure tensor function of (model, x, kl_weight): no
+    # read back to the host, no use of ``step`` beyond ``kl_weight(step)``, no networks
+    # of its own. Then stepper.py may capture the step in a CUDA graph.
+    graph_safe: bool = False
 
     def __init__(self, cfg, steps_per_epoch: int = 1, train_size: int | None = None):
         self.cfg = cfg

@@ -50,6 +50,7 @@ class ELBO(Objective):
                 {"anneal": "cyclical", "warmup": 3, "warmup_unit": "steps",
                  "free_bits": 0.1}]
     stackable = True
+    graph_safe = True
     per_model_options = ("beta", "warmup", "warmup_unit", "anneal")
 
     def __init__(self, cfg, steps_per_epoch: int = 1, train_size: int | None = None):

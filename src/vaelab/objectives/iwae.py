@@ -53,6 +53,7 @@ class IWAE(Objective):
         iwae_k: int = option(5, "Importance samples k of the iwae bound (K per bound of "
                              "miwae, piwae and ciwae).", low=1)
 
+    graph_safe = True
     examples = [{}, {"iwae_k": 1}]
 
     def __call__(self, model, x, step, generator=None, kl_weight=None) -> ObjectiveOutput:
