@@ -14,6 +14,12 @@ REPO = Path(__file__).resolve().parents[1]
 # CI and the Makefile set VAELAB_DATA; fall back to the shared folder beside the repo.
 os.environ.setdefault("VAELAB_DATA", str(REPO.parent / "shared" / "data"))
 DATA_ROOT = Path(os.environ["VAELAB_DATA"])
+# Tests are about CPU behaviour (bit-for-bit resume, the non-finite stop at its step, ...)
+# unless marked `cuda`: --device auto means the CPU here even where a GPU is present, in
+# this process and the CLI subprocesses it starts. tests/test_cuda.py asks for CUDA.
+os.environ["VAELAB_DEVICE"] = "cpu"
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
 
 
 def shared_data_dir() -> Path | None:

@@ -3,6 +3,7 @@ notebooks. Everything here reads the run directory only (DESIGN rule 5)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +19,18 @@ from vaelab.errors import VaelabError
 from vaelab.model import VAE
 
 
+# What ``--device auto`` picks when set (e.g. cpu on a shared GPU machine; the test suite
+# sets cpu so that tests about CPU behaviour hold on a machine with a GPU).
+DEVICE_ENV = "VAELAB_DEVICE"
+
+
 def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when present, else CPU; anything else must be a usable device."""
+    """``auto`` → $VAELAB_DEVICE when set, else CUDA when present, else CPU; anything else
+    must be a usable device."""
     if name == "auto":
+        chosen = os.environ.get(DEVICE_ENV, "").strip()
+        if chosen and chosen != "auto":
+            return resolve_device(chosen)
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)

@@ -1,0 +1,114 @@
+"""How training runs on a device: --device auto and $VAELAB_DEVICE, --precision bf16, and
+the choice between an eager and a CUDA-graphed step (the graphed step itself is tested
+on a GPU in tests/test_cuda.py)."""
+
+import pytest
+import torch
+
+import vaelab
+from vaelab.errors import VaelabError
+from vaelab.run import resolve_device
+from vaelab.stepper import EagerStep, GraphedStep, graph_obstacle
+
+TINY = dict(dataset="digits", hidden="32", latent_dim=4, epochs=2, batch_size=64)
+
+
+def test_auto_device_follows_the_environment(monkeypatch):
+    monkeypatch.setenv("VAELAB_DEVICE", "cpu")
+    assert resolve_device("auto") == torch.device("cpu")
+    monkeypatch.setenv("VAELAB_DEVICE", "auto")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    monkeypatch.setenv("VAELAB_DEVICE", "tpu7")
+    with pytest.raises(VaelabError, match="not a device name"):
+        resolve_device("auto")
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("VAELAB_DEVICE", "cuda")
+        with pytest.raises(VaelabError, match="no CUDA GPU"):
+            resolve_device("auto")
+    # An explicit device is never overridden.
+    monkeypatch.setenv("VAELAB_DEVICE", "cuda")
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_the_test_suite_pins_the_cpu():
+    assert resolve_device("auto") == torch.device("cpu")
+
+
+class _Objective:
+    def __init__(self, name, safe=True, auxiliaries=None):
+        self.cfg = type("Cfg", (), {"name": name})()
+        self.graph_safe = safe
+        self.auxiliaries = auxiliaries or {}
+
+
+class _Trainee:
+    def __init__(self, objective):
+        self.objective = objective
+
+
+def test_graph_obstacles_name_their_reason():
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    safe = _Trainee(_Objective("elbo"))
+    assert graph_obstacle(safe, cpu, "auto") == "not on CUDA"
+    assert graph_obstacle(safe, cuda, "off") == "--cuda-graphs off"
+    assert "not declared graph-safe" in graph_obstacle(_Trainee(_Objective("dip-vae-i", False)),
+                                                      cuda, "auto")
+    assert "networks of its own" in graph_obstacle(
+        _Trainee(_Objective("factorvae", True, {"discriminator": object()})), cuda, "auto")
+    if hasattr(torch.cuda.CUDAGraph, "register_generator_state"):
+        assert graph_obstacle(safe, cuda, "auto") is None
+
+
+def test_objectives_declared_graph_safe_are_the_simple_ones():
+    from vaelab.objectives import OBJECTIVES
+
+    safe = {name for name in OBJECTIVES.names() if OBJECTIVES.get(name).graph_safe}
+    assert {"elbo", "ae", "iwae"} <= safe
+    assert "factorvae" not in safe and "capacity" not in safe  # auxiliaries; reads the step
+
+
+def test_cpu_training_takes_eager_steps(tmp_path, monkeypatch):
+    import vaelab.trainer as trainer
+
+    made = []
+    original = trainer.make_step
+
+    def spy(*args, **kwargs):
+        step = original(*args, **kwargs)
+        made.append(step)
+        return step
+
+    monkeypatch.setattr(trainer, "make_step", spy)
+    vaelab.train(out=tmp_path / "run", progress=False, figures=False, **TINY)
+    assert len(made) == 1 and type(made[0]) is EagerStep
+    assert not isinstance(made[0], GraphedStep)
+
+
+def test_bf16_training_matches_float32_within_noise(tmp_path):
+    """--precision bf16 (CPU autocast here; CUDA in test_cuda.py): the validation ELBO,
+    computed in float32 either way, lands within a few nats of float32 training after the
+    same short run; the spread between two float32 seeds is the yardstick."""
+    settings = dict(TINY, epochs=4, binarize="dynamic")
+    full = vaelab.train(out=tmp_path / "f32", progress=False, figures=False, **settings)
+    other_seed = vaelab.train(out=tmp_path / "f32s1", progress=False, figures=False,
+                              **dict(settings, seed=1))
+    half = vaelab.train(out=tmp_path / "bf16", progress=False, figures=False,
+                        precision="bf16", **settings)
+    assert half.config.train.precision == "bf16"
+    val = [run.history[-1]["val_elbo"] for run in (full, other_seed, half)]
+    assert all(v == v for v in val)  # finite
+    seed_spread = abs(val[0] - val[1])
+    assert abs(val[2] - val[0]) <= max(3 * seed_spread, 1.0), val
+    # bf16 really changed the arithmetic: the weights differ from float32's.
+    assert not torch.equal(half.model.encoder[0].weight, full.model.encoder[0].weight)
+
+
+def test_precision_and_graph_flags_are_checked(tmp_path):
+    with pytest.raises(VaelabError, match="precision"):
+        vaelab.train(out=tmp_path / "a", progress=False, figures=False, precision="fp8",
+                     **TINY)
+    with pytest.raises(VaelabError, match="cuda"):
+        vaelab.train(out=tmp_path / "b", progress=False, figures=False, cuda_graphs="always",
+                     **TINY)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
