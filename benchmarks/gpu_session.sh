@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The one prepared GPU check of issue 16, run on a lent GPU machine from the repository
+# root (its python3 has torch + CUDA; nothing can be installed there):
+#   1. tests/test_cuda.py with CUDA visible,
+#   2. benchmarks/gpu_speed.py,
+#   3. the fast suite with CUDA visible (pytest-xdist brought in .gpu/site).
+# Needs .gpu/data/mnist (the IDX gzip files) and .gpu/site (pytest-xdist, execnet) carried
+# beside the tree; writes its logs to $OUT. SUITE_SECONDS bounds step 3.
+set -u
+export PYTHONPATH="$PWD/src:$PWD/.gpu/site"
+export VAELAB_DATA="$PWD/.gpu/data" MPLBACKEND=Agg
+OUT="${OUT:-/tmp/gpu-out}"; mkdir -p "$OUT"
+python3 -c "import torch, sys; print(sys.version.split()[0], torch.__version__, torch.cuda.get_device_name())"
+nproc
+echo "== 1. CUDA tests"
+timeout "${CUDA_TEST_SECONDS:-240}" python3 -m pytest -q -s -rA -p no:cacheprovider tests/test_cuda.py \
+    > "$OUT/cuda_tests.txt" 2>&1; echo "exit $?"
+grep -E "passed|failed|error|gap|resume vs|stacked vs|bf16 vs|graph" "$OUT/cuda_tests.txt" | tail -30
+echo "== 2. benchmark"
+timeout "${BENCH_SECONDS:-200}" python3 benchmarks/gpu_speed.py --json "$OUT/gpu_speed.json" \
+    > "$OUT/gpu_speed.txt" 2>&1; echo "exit $?"
+tail -30 "$OUT/gpu_speed.txt"
+echo "== 3. fast suite with CUDA visible"
+OMP_NUM_THREADS=1 timeout "${SUITE_SECONDS:-200}" python3 -m pytest -q -p no:cacheprovider \
+    -n "${WORKERS:-12}" -m "not slow" --deselect tests/test_cuda.py > "$OUT/suite.txt" 2>&1
+echo "exit $?"
+grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/suite.txt" | tail -40
