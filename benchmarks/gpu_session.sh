@@ -22,6 +22,6 @@ timeout "${BENCH_SECONDS:-200}" python3 benchmarks/gpu_speed.py --json "$OUT/gpu
 tail -30 "$OUT/gpu_speed.txt"
 echo "== 3. fast suite with CUDA visible"
 OMP_NUM_THREADS=1 timeout "${SUITE_SECONDS:-200}" python3 -m pytest -q -p no:cacheprovider \
-    -n "${WORKERS:-12}" -m "not slow" --deselect tests/test_cuda.py > "$OUT/suite.txt" 2>&1
+    -v -n "${WORKERS:-12}" -m "not slow" --deselect tests/test_cuda.py > "$OUT/suite.txt" 2>&1
 echo "exit $?"
-grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/suite.txt" | tail -40
+grep -E "FAILED|ERROR|passed|failed" "$OUT/suite.txt" | grep -v PASSED | tail -40

@@ -16,6 +16,7 @@ import shutil
 
 import pytest
 import torch
+from conftest import run_cli
 
 import vaelab
 import vaelab.api as api
@@ -23,8 +24,6 @@ import vaelab.trainer as trainer
 from vaelab.batched import train_batched
 from vaelab.errors import VaelabError
 from vaelab.stepper import GraphedStep
-
-from conftest import run_cli
 
 DEVICE = os.environ.get("VAELAB_CUDA_TESTS_DEVICE", "cuda")
 ON_CUDA = DEVICE.startswith("cuda")
@@ -90,7 +89,7 @@ def test_resume_lands_within_the_seed_spread(tmp_path):
     gap = abs(final_val(resumed) - final_val(whole))
     spread = abs(final_val(whole) - final_val(other))
     same = all(torch.equal(a, b) for a, b in zip(whole.model.state_dict().values(),
-                                                  resumed.model.state_dict().values()))
+                                                  resumed.model.state_dict().values(), strict=True))
     print(f"\nresume vs uninterrupted: val ELBO gap {gap:.4f} nats (seed spread "
           f"{spread:.3f}); weights bit-identical: {same}")
     assert gap <= max(3 * spread, 1.0)

@@ -18,7 +18,6 @@ from vaelab.data import PreparedData, prepare_data
 from vaelab.errors import VaelabError
 from vaelab.model import VAE
 
-
 # What ``--device auto`` picks when set (e.g. cpu on a shared GPU machine; the test suite
 # sets cpu so that tests about CPU behaviour hold on a machine with a GPU).
 DEVICE_ENV = "VAELAB_DEVICE"

@@ -124,6 +124,7 @@ class GraphedStep(EagerStep):
         self.static_index = torch.zeros((self.count, batch_size), dtype=torch.long,
                                         device=self.device)
         self.static_kl: torch.Tensor | None = None
+        self.last_kl: float | torch.Tensor | None = None
         self.static_out: ObjectiveOutput | None = None
         self.side_stream = torch.cuda.Stream(self.device)
 
@@ -142,11 +143,17 @@ class GraphedStep(EagerStep):
         return self.static_out
 
     def _set_kl(self, kl_weight) -> torch.Tensor:
-        value = torch.as_tensor(kl_weight, dtype=torch.float32, device=self.device)
+        """The graph's KL weight buffer holds ``kl_weight``: a device copy for a stack's
+        [M, 1] tensor, a fill (a kernel argument, no host-to-device copy) for a float,
+        nothing when the float has not changed (after warm-up: always)."""
         if self.static_kl is None:
-            self.static_kl = value.clone()
-        else:
-            self.static_kl.copy_(value)
+            self.static_kl = torch.as_tensor(kl_weight, dtype=torch.float32,
+                                             device=self.device).clone()
+        elif torch.is_tensor(kl_weight):
+            self.static_kl.copy_(kl_weight)
+        elif kl_weight != self.last_kl:
+            self.static_kl.fill_(kl_weight)
+        self.last_kl = kl_weight
         return self.static_kl
 
     def _warm_up(self, *args) -> ObjectiveOutput:
