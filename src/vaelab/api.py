@@ -18,13 +18,13 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from vaelab import lifecycle, rundir, tracking
+from vaelab import distributed, lifecycle, rundir, tracking
 from vaelab.build import build_model
 from vaelab.config import Config
 from vaelab.data import prepare_data
 from vaelab.describe import describe_model
 from vaelab.errors import VaelabError
-from vaelab.objectives import build_objective
+from vaelab.objectives import OBJECTIVES, build_objective
 from vaelab.run import Run, load_run, resolve_device
 from vaelab.runlock import writer_lock
 from vaelab.trainer import train_model
@@ -56,8 +56,12 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
           force: bool = False, resume: str | Path | None = None, progress: bool = True,
           command: list[str] | None = None, figures: bool = True,
           tensorboard: str | Path | None = None, mlflow: str | None = None,
-          mlflow_experiment: str = "vaelab", **overrides: Any) -> Run:
+          mlflow_experiment: str = "vaelab", **overrides: Any) -> Run | None:
     """Train a VAE and write its run directory; return the loaded ``Run``.
+
+    Under ``torchrun --nproc-per-node N -m vaelab train ...`` (distributed.py) the N
+    processes train one run data-parallel; rank 0 writes it and returns the ``Run``, the
+    other ranks return None.
 
     ``resume=RUN_DIR`` continues an interrupted run from its last complete epoch with the
     run's own config (only ``epochs`` may be raised), bit for bit on CPU.
@@ -69,13 +73,30 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
     trackers = {"tensorboard": None if tensorboard is None else str(tensorboard),
                 "mlflow": mlflow}
     tracking.check_installed(trackers)
+    group = distributed.from_environment()  # torchrun: several processes, one run
+    if group is not None:
+        try:
+            return _train(config, out, force, resume, progress and group.writer, command,
+                          figures, trackers, mlflow_experiment, overrides, group)
+        finally:
+            distributed.stop()
+    return _train(config, out, force, resume, progress, command, figures, trackers,
+                  mlflow_experiment, overrides, None)
+
+
+def _train(config, out, force, resume, progress, command, figures, trackers,
+           mlflow_experiment, overrides, group: distributed.Group | None) -> Run | None:
+    """vaelab.train's body; under torchrun (``group``) ranks other than 0 train without
+    writing anything and return None."""
+    writer = group is None or group.writer
     # One writer per run directory (runlock.py): held from before anything is read for
     # --resume, or written for a new run, until the last figure is saved.
     with ExitStack() as lock:
         if resume is not None:
             if not Path(resume).is_dir():
                 raise VaelabError(f"--resume {resume}: no such run directory")
-            lock.enter_context(writer_lock(Path(resume), command))
+            if writer:
+                lock.enter_context(writer_lock(Path(resume), command))
             run_path, config, info = _resumed_config(Path(resume), config, overrides, command)
         else:
             info = None
@@ -83,6 +104,12 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
             run_path = Path(out) if out is not None else default_run_path(config)
         console = Console(stderr=True, quiet=not progress)
         device = resolve_device(config.train.device)
+        if group is not None:
+            obstacle = distributed.obstacle(OBJECTIVES.get(config.objective.name),
+                                            config.objective.name)
+            if obstacle:
+                raise VaelabError(f"torchrun: {obstacle}; train it in one process")
+            device = distributed.start(group, device)
         # Everything that can fail on bad input happens before anything is written.
         data = prepare_data(config.data, device)
         torch.manual_seed(config.train.seed)
@@ -92,6 +119,11 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
         steps_per_epoch = math.ceil(len(data.train) / config.train.batch_size)
         objective = build_objective(config.objective, steps_per_epoch, len(data.train))
         objective.check(model)
+        if not writer:
+            train_model(model, objective, data, config, run_path, progress=False,
+                        console=Console(stderr=True, quiet=True), resume=resume is not None,
+                        group=group)
+            return None
 
         counts = model.parameter_counts()
         if resume is None:
@@ -110,8 +142,12 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
                           f"likelihood {counts['likelihood']:,}, prior {counts['prior']:,}); "
                           f"{len(data.train):,} training images → {run_path}")
             console.print(f"  {describe_model(config)}")
+            if group is not None:
+                console.print(f"  data-parallel over {group.size} processes (torchrun): "
+                              f"{config.train.batch_size} images per step in all")
             train_model(model, objective, data, config, run_path, progress=progress,
-                        console=console, resume=resume is not None, tracker=tracker)
+                        console=console, resume=resume is not None, tracker=tracker,
+                        group=group)
             run = lifecycle.finish(run_path, model, data, info, figures=figures)
         except BaseException:
             tracker.finish(run_path, failed=True)

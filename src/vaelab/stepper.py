@@ -33,10 +33,12 @@ tests/test_cuda.py checks the graphed ELBO against the eager one within noise.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Mapping
 
 import torch
 
+from vaelab.distributed import Group
 from vaelab.nonfinite import NonFiniteGuard
 from vaelab.objectives import ObjectiveOutput
 
@@ -60,7 +62,7 @@ class EagerStep:
 
     def __init__(self, trainee, optimizer: torch.optim.Optimizer, guard: NonFiniteGuard,
                  train_x: torch.Tensor, *, dynamic: bool, clip: float | None,
-                 precision: str):
+                 precision: str, group: Group | None = None):
         self.trainee = trainee
         self.optimizer = optimizer
         self.guard = guard
@@ -68,6 +70,7 @@ class EagerStep:
         self.dynamic = dynamic
         self.clip = clip
         self.precision = precision
+        self.group = group  # torchrun: this process's rank (distributed.py), or None
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
         self.count = len(trainee.members)
         self.device = train_x.device
@@ -85,8 +88,14 @@ class EagerStep:
         """``index`` [M, B] rows of the training set; ``size`` the batch size per model
         (a tensor shaped like the sums' rows); ``sums`` [..., 5] and ``term_sums`` are
         added to in place."""
-        trainee = self.trainee
+        trainee, group = self.trainee, self.group
         x = trainee.batch(self.train_x, index, self.dynamic)
+        scale = self.count  # a stack's mean loss ×M: the sum of the per-model losses
+        if group is not None:  # this rank's rows; its share of the global batch mean
+            total = x.shape[0]
+            x = group.shard(x)
+            scale = group.share(x.shape[0], total)
+            size = torch.full_like(size, x.shape[0])
         self.last_batch = x  # the objective's auxiliaries train on the same batch
         with autocast(self.device, self.precision, in_graph=in_graph):
             out = trainee.objective(trainee.module, x, step, kl_weight=kl_weight)
@@ -96,7 +105,9 @@ class EagerStep:
             p.grad = None
         # A stack's objective averages over all M·B images: ×M makes it the sum of the
         # per-model losses, so each model gets exactly its own gradient.
-        (out.loss * self.count if self.count > 1 else out.loss).backward()
+        (out.loss * scale if scale != 1 else out.loss).backward()
+        if group is not None:
+            group.sum_gradients(self.params)
         with torch.no_grad():
             losses = trainee.loss_sums(out, x).float()
             finite = trainee.finite(out.loss, losses, self.params, self.clip)
@@ -108,7 +119,7 @@ class EagerStep:
             sums += torch.where(finite.unsqueeze(-1), taken, self.skipped_row)
             if out.terms:
                 add_terms(term_sums, out.terms, finite, size)
-        return out
+        return detached(out)
 
 
 class GraphedStep(EagerStep):
@@ -189,12 +200,25 @@ class GraphedStep(EagerStep):
         return out
 
 
-def graph_obstacle(trainee, device: torch.device, setting: str) -> str | None:
+def detached(out: ObjectiveOutput) -> ObjectiveOutput:
+    """The step's output without its autograd graph (views of the same memory), so that
+    nothing keeps the graph's nodes alive between steps (a kept node would tie the next
+    backward to the stream that created it)."""
+    terms = None if out.terms is None else {k: v.detach() for k, v in out.terms.items()}
+    weight = out.kl_weight.detach() if torch.is_tensor(out.kl_weight) else out.kl_weight
+    return dataclasses.replace(out, loss=out.loss.detach(), recon=out.recon.detach(),
+                               kl=out.kl.detach(), kl_weight=weight, terms=terms)
+
+
+def graph_obstacle(trainee, device: torch.device, setting: str,
+                   group: Group | None = None) -> str | None:
     """Why this trainee's step cannot be captured in a CUDA graph, or None."""
     if setting == "off":
         return "--cuda-graphs off"
     if device.type != "cuda":
         return "not on CUDA"
+    if group is not None:
+        return "training on several processes (torchrun)"
     objective = trainee.objective
     if objective.auxiliaries:
         return f"--objective {objective.cfg.name} trains networks of its own"
@@ -207,13 +231,13 @@ def graph_obstacle(trainee, device: torch.device, setting: str) -> str | None:
 
 
 def make_step(trainee, optimizer, guard, train_x, *, dynamic: bool, clip: float | None,
-              precision: str, batch_size: int, graphs: str, say: Callable[[str], None]
-              ) -> EagerStep:
+              precision: str, batch_size: int, graphs: str, say: Callable[[str], None],
+              group: Group | None = None) -> EagerStep:
     """The step for this trainee: graphed where it can be (``graphs`` is the config's
     ``cuda_graphs``: auto or off), else eager; a graph that cannot be had on CUDA is said
     once."""
-    common = dict(dynamic=dynamic, clip=clip, precision=precision)
-    obstacle = graph_obstacle(trainee, train_x.device, graphs)
+    common = dict(dynamic=dynamic, clip=clip, precision=precision, group=group)
+    obstacle = graph_obstacle(trainee, train_x.device, graphs, group)
     if obstacle is None:
         return GraphedStep(trainee, optimizer, guard, train_x, batch_size=batch_size,
                            say=say, **common)

@@ -28,6 +28,7 @@ from rich.progress import TextColumn
 from vaelab import rundir
 from vaelab.config import Config
 from vaelab.data import PreparedData
+from vaelab.distributed import Group
 from vaelab.evaluate import EVAL_SEED, evaluate_split, headline, split_numbers
 from vaelab.model import VAE
 from vaelab.nonfinite import NonFiniteGuard
@@ -52,19 +53,25 @@ def make_optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optimi
 
 def train_model(model: VAE, objective: Objective, data: PreparedData, config: Config,
                 run_path: Path, *, progress: bool = True, console: Console | None = None,
-                resume: bool = False, tracker: Tracker | None = None) -> list[dict[str, float]]:
+                resume: bool = False, tracker: Tracker | None = None,
+                group: Group | None = None) -> list[dict[str, float]]:
     """Train ``model`` in place up to ``config.train.epochs`` epochs; write history and
     checkpoints into ``run_path``; return the history rows. With ``resume``, continue
     from the run's resume.safetensors (weights, optimiser, RNG states, counters).
-    ``tracker`` receives each history row (and images) after the epoch is saved."""
+    ``tracker`` receives each history row (and images) after the epoch is saved.
+    ``group``: this process's rank under torchrun (distributed.py); only rank 0 writes."""
     member = Member(model, objective, config, run_path, tracker=tracker or Tracker())
-    train(SingleTrainee(member), data, progress=progress, console=console, resume=resume)
+    train(SingleTrainee(member), data, progress=progress, console=console, resume=resume,
+          group=group)
     return member.history
 
 
 def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
-          console: Console | None = None, resume: bool = False) -> None:
-    """Train every member of ``trainee`` up to its config's epochs (equal in a stack)."""
+          console: Console | None = None, resume: bool = False,
+          group: Group | None = None) -> None:
+    """Train every member of ``trainee`` up to its config's epochs (equal in a stack).
+    Under torchrun (``group``) every rank trains its rows of each batch and rank 0 alone
+    validates and writes."""
     members = trainee.members
     count = len(members)
     train_cfg = members[0].config.train  # equal in a stack except the seed
@@ -77,6 +84,10 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
     console = console or Console(stderr=True)
     if resume:
         trainee.resume(optimizer)
+    if group is not None and group.rank > 0:
+        # Each rank its own posterior noise (rank 0 keeps one process's stream), also
+        # after --resume, which restores rank 0's saved generator on every rank.
+        torch.manual_seed(train_cfg.seed + 7919 * group.rank + members[0].state.step)
     dynamic = data.binarize == "dynamic"
     val = data.eval_split("val")
 
@@ -93,7 +104,8 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
     take_step = make_step(trainee, optimizer, guard, train_x, dynamic=dynamic,
                           clip=train_cfg.grad_clip, precision=train_cfg.precision,
                           batch_size=batch_size, graphs=train_cfg.cuda_graphs,
-                          say=lambda text: _note(console, text))
+                          say=lambda text: _note(console, text), group=group)
+    writes = group is None or group.writer
     # Per step and model, the step's row of the epoch sums: Σ loss·B, Σ recon, Σ kl,
     # images, skipped steps. One tensor for the whole run, zeroed in place each epoch (a
     # CUDA graph adds into the same memory).
@@ -137,6 +149,14 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
             epoch_seconds = (time.perf_counter() - started) / count
             kl_weights = _per_model(out.kl_weight, count)
             trainee.write_back()
+            if group is not None:  # the global batch's sums, from every rank's rows
+                group.sum_(sums)
+                for value in term_sums.values():
+                    group.sum_(value)
+            if not writes:
+                for member in members:
+                    member.state.epoch, member.state.step = epoch, step
+                continue
             totals = sums.view(count, 5).tolist()
             term_totals = {name: value.view(count).tolist() for name, value in term_sums.items()}
             for index, member in enumerate(members):

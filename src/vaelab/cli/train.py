@@ -114,5 +114,7 @@ def train(config_file: str | None, out: str | None, force: bool, resume: str | N
         config = config_from_options(config_file, options)
         run = train_run(config, out=out, force=force, progress=not quiet, command=command,
                         **tracking)
+    if run is None:  # a torchrun rank other than 0: rank 0 reports the run
+        return
     print_metrics(run.path, run.metrics)
     click.echo(f"run directory: {run.path}")
