@@ -112,3 +112,23 @@ def test_precision_and_graph_flags_are_checked(tmp_path):
         vaelab.train(out=tmp_path / "b", progress=False, figures=False, cuda_graphs="always",
                      **TINY)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_the_auto_sweep_backend_is_local_on_the_cpu_and_batched_on_a_gpu(monkeypatch):
+    from vaelab.config import Config
+    from vaelab.sweep import backends
+
+    calls = []
+    monkeypatch.setattr(backends, "run_local", lambda *a: calls.append("local"))
+    monkeypatch.setattr(backends, "run_batched_backend", lambda *a: calls.append("batched"))
+    task = {"run": "r0", "config": Config().replace(dataset="digits").to_dict()}
+    backends.run_auto_backend([task], backends.BackendOptions(), lambda result: None)
+    assert calls == ["local"]  # the suite pins the CPU: --device auto is cpu here
+    if torch.cuda.is_available():
+        cuda_task = {"run": "r1", "config": Config().replace(device="cuda").to_dict()}
+        backends.run_auto_backend([cuda_task], backends.BackendOptions(), lambda r: None)
+        assert calls == ["local", "batched"]
+    else:
+        monkeypatch.setenv("VAELAB_DEVICE", "cuda")
+        with pytest.raises(VaelabError, match="no CUDA GPU"):
+            backends.run_auto_backend([task], backends.BackendOptions(), lambda r: None)

@@ -45,8 +45,9 @@ def list_recipes() -> None:
 @click.option("--set", "settings", multiple=True, metavar="OPTION=VALUE",
               help="Override a base option of every run, e.g. --set device=cuda or "
                    "--set dataset=csv --set data-path=fashion-mnist_train.csv.")
-@click.option("--backend", default="local", show_default=True,
-              help="Sweep backend: local, batched or ray.")
+@click.option("--backend", default="auto", show_default=True,
+              help="Sweep backend: auto (local on the CPU, batched on a GPU), local, "
+                   "batched or ray.")
 @click.option("--workers", type=int, default=None, help="local backend: processes.")
 @click.option("--force", is_flag=True, help="Start over: delete the recipe's earlier runs.")
 @click.option("--quiet", is_flag=True, help="No progress output.")

@@ -42,9 +42,10 @@ Examples:
                    "spec there is refused (--force starts over); more --seeds extend it.")
 @click.option("--name", default=None, help="Sweep name [default: the sweep file's stem, or "
               "sweep-<hash of the spec>].")
-@click.option("--backend", default="local", show_default=True,
-              help="local (processes on this machine), batched (same-architecture runs "
-                   "trained together), ray (a Ray cluster).")
+@click.option("--backend", default="auto", show_default=True,
+              help="auto (local on the CPU, batched on a GPU), local (processes on this "
+                   "machine), batched (same-architecture runs trained together), ray (a Ray "
+                   "cluster).")
 @click.option("--workers", type=int, default=None,
               help="local backend: parallel processes [default: cores, at most one per run].")
 @click.option("--address", default=None,

@@ -155,7 +155,7 @@ def draw_figures(recipe: Recipe, results: Results, console: Console) -> list[str
 
 
 def run_recipe(name: str, out: str | Path | None = None, *, quick: bool = False,
-               backend: str = "local", workers: int | None = None, force: bool = False,
+               backend: str = "auto", workers: int | None = None, force: bool = False,
                progress: bool = True, overrides: dict[str, Any] | None = None,
                report: bool = True) -> Path:
     """Run recipe ``name`` into ``out`` (default sweeps/<name>[-quick]); return the sweep

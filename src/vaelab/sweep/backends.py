@@ -1,6 +1,7 @@
 """How a sweep's runs are executed. One registry; each backend takes the pending tasks
 (plain dicts, see worker.make_task) and a callback it calls with each finished result.
 
+- auto:    the default: local on the CPU; batched when the runs train on a GPU
 - local:   worker processes on this machine, up to the core count (inline when 1)
 - batched: same-architecture runs trained together as one stacked computation
 - ray:     one Ray task per run on a Ray cluster; run directories travel back as bytes, so
@@ -96,3 +97,24 @@ def run_ray_backend(tasks: list[dict[str, Any]], options: BackendOptions,
     from vaelab.sweep.ray_backend import run_ray
 
     run_ray(tasks, options.address, done)
+
+
+@BACKENDS.register("auto")
+def run_auto_backend(tasks: list[dict[str, Any]], options: BackendOptions,
+                     done: Callback) -> None:
+    """local on the CPU. On a GPU, batched: one process stacks the runs that share an
+    architecture and trains the others one after another, each step replayed from a CUDA
+    graph (stepper.py), rather than several processes each holding a CUDA context and
+    time-slicing the GPU while each waits on Python."""
+    if any(_on_cuda(task) for task in tasks):
+        run_batched_backend(tasks, options, done)
+    else:
+        run_local(tasks, options, done)
+
+
+def _on_cuda(task: dict[str, Any]) -> bool:
+    from vaelab.config import Config
+    from vaelab.run import resolve_device
+
+    config = Config.from_dict(task["config"], where=f"sweep run {task['run']}")
+    return resolve_device(config.train.device).type == "cuda"

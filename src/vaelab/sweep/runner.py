@@ -118,7 +118,7 @@ def _same_config(stored: Any, new: dict[str, Any]) -> bool:
         return False
 
 
-def run_sweep(spec: SweepSpec, out: str | Path, *, backend: str = "local",
+def run_sweep(spec: SweepSpec, out: str | Path, *, backend: str = "auto",
               workers: int | None = None, address: str | None = None, force: bool = False,
               progress: bool = True, command: list[str] | None = None,
               extra: dict[str, Any] | None = None) -> dict[str, Any]:
