@@ -20,7 +20,9 @@ What a graph needs, and how it is given:
 - random numbers: the posterior noise comes from the default CUDA generator, which graphs
   handle; each run's own binarisation generator is registered with the graph
   (``CUDAGraph.register_generator_state``), so every replay draws fresh pixels.
-- Adam: fused and ``capturable`` (its step count lives on the device).
+- Adam: fused and ``capturable`` (its step count lives on the device); its learning rate
+  and other settings are kernel arguments of the captured update, so a change (a
+  ``--lr-schedule`` stage) captures the step again.
 - the objective must be a pure tensor function of (model, x, kl_weight): it declares
   ``graph_safe`` (objectives/base.py); a capture error of any other kind falls back too.
 
@@ -148,10 +150,19 @@ class GraphedStep(EagerStep):
             return self._warm_up(index, size, kl_weight, batch_index, step, sums, term_sums)
         self.static_index.copy_(index)
         kl = self._set_kl(kl_weight)
+        if self.graph is not None and self._hyperparameters() != self.captured_with:
+            # A learning-rate schedule (or any Adam setting) changed: the captured update
+            # holds the old values as kernel arguments, so capture again.
+            self.graph.reset()
+            self.graph = None
         if self.graph is None:
             return self._capture(size, kl, batch_index, step, sums, term_sums)
         self.graph.replay()
         return self.static_out
+
+    def _hyperparameters(self) -> list[tuple]:
+        return [(group["lr"], group["eps"], group["betas"], group["weight_decay"])
+                for group in self.optimizer.param_groups]
 
     def _set_kl(self, kl_weight) -> torch.Tensor:
         """The graph's KL weight buffer holds ``kl_weight``: a device copy for a stack's
@@ -196,6 +207,7 @@ class GraphedStep(EagerStep):
             # Nothing ran during the failed capture: take this batch's step eagerly.
             return self.body(self.static_index, size, kl, batch_index, step, sums, term_sums)
         self.graph, self.static_out = graph, out
+        self.captured_with = self._hyperparameters()
         graph.replay()  # capturing records the step without running it
         return out
 
