@@ -42,6 +42,7 @@ from vaelab.binarize import BINARIZE_MODES
 from vaelab.concepts import DATASETS, LIKELIHOODS, NETWORKS, OBJECTIVES, POSTERIORS, PRIORS
 from vaelab.errors import VaelabError, shown
 from vaelab.options import FieldSpec, NoOptions, declared_fields, option
+from vaelab.precision import TRAIN_PRECISIONS
 from vaelab.registry import Registry, did_you_mean
 
 
@@ -95,7 +96,8 @@ class TrainFields:
         choices=lambda: ["stop", "skip"])
     precision: str = option(
         "float32", "Training arithmetic: float32, or bf16 (autocast: matmuls in bfloat16, "
-        "densities and every logged number in float32).", choices=lambda: ["float32", "bf16"])
+        "densities and every logged number in float32).",
+        choices=lambda: list(TRAIN_PRECISIONS))
     cuda_graphs: str = option(
         "auto", "On CUDA, capture each training step in a CUDA graph and replay it (auto; "
         "falls back to eager steps, saying why, where capture is impossible) or never (off).",

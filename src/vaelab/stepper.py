@@ -34,7 +34,6 @@ tests/test_cuda.py checks the graphed ELBO against the eager one within noise.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping
 
@@ -43,20 +42,9 @@ import torch
 from vaelab.distributed import Group
 from vaelab.nonfinite import NonFiniteGuard
 from vaelab.objectives import ObjectiveOutput
+from vaelab.precision import arithmetic
 
 WARMUP_STEPS = 3  # eager steps before capture (PyTorch's CUDA graph recipe uses 3)
-PRECISIONS = ("float32", "bf16")
-
-
-def autocast(device: torch.device, precision: str, *, in_graph: bool = False):
-    """The forward's precision context: bf16 autocast (matmuls in bfloat16, reductions and
-    densities in float32; model.py casts the networks' outputs back to float32), or
-    nothing. Inside a CUDA graph autocast's weight-cast cache must be off (the cached
-    copies would be freed between replays)."""
-    if precision == "float32":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16,
-                          cache_enabled=not in_graph)
 
 
 class EagerStep:
@@ -99,7 +87,7 @@ class EagerStep:
             scale = group.share(x.shape[0], total)
             size = torch.full_like(size, x.shape[0])
         self.last_batch = x  # the objective's auxiliaries train on the same batch
-        with autocast(self.device, self.precision, in_graph=in_graph):
+        with arithmetic(self.device, self.precision, in_graph=in_graph):
             out = trainee.objective(trainee.module, x, step, kl_weight=kl_weight)
         # Drop the old gradients so that backward stores fresh ones instead of adding
         # into zeroed buffers (zero_grad(set_to_none) minus its hook machinery).
