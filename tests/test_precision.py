@@ -60,7 +60,7 @@ def test_graph_obstacles_name_their_reason():
         assert graph_obstacle(safe, cuda, "auto") is None
 
 
-def test_objectives_declared_graph_safe_are_the_simple_ones():
+def test_objectives_that_read_the_step_or_own_networks_are_not_graph_safe():
     from vaelab.objectives import OBJECTIVES
 
     safe = {name for name in OBJECTIVES.names() if OBJECTIVES.get(name).graph_safe}

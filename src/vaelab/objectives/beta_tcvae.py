@@ -83,6 +83,8 @@ class BetaTCVAE(Objective):
     logged recon/KL/ELBO are the true ELBO's terms (β = 1) of the same samples.
     ``kl_weight`` reports β."""
 
+    graph_safe = True  # a pure tensor step: may be captured in a CUDA graph
+
     @dataclass
     class Options:
         alpha: float = option(1.0, "Weight α of the index-code mutual information "

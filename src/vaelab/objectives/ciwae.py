@@ -18,6 +18,8 @@ class CIWAE(Objective):
     log p(x), so the combination is one. β = 1 is the ELBO (Monte Carlo KL), β = 0 is
     IWAE. The logged recon/KL are the true-ELBO terms averaged over the K samples."""
 
+    graph_safe = True  # a pure tensor step: may be captured in a CUDA graph
+
     @dataclass
     class Options(IWAE.Options):
         ciwae_beta: float = option(0.5, "Weight β of the ELBO in ciwae's β·ELBO + "

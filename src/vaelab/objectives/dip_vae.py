@@ -48,6 +48,8 @@ class DIPVAE(Objective):
     the negative ELBO plus a penalty (still an upper bound on −log p(x)); the logged
     recon/KL/ELBO are the true ELBO's."""
 
+    graph_safe = True  # a pure tensor step: may be captured in a CUDA graph
+
     def code_covariance(self, q: DiagonalGaussian) -> torch.Tensor:
         raise NotImplementedError
 

@@ -20,6 +20,8 @@ class InfoVAE(Objective):
     as train_mmd. The loss is not a bound on log p(x) (the MMD term is no KL, and α ≠ 0
     drops part of the KL); the logged recon/KL/ELBO are the true ELBO's (β = 1)."""
 
+    graph_safe = True  # a pure tensor step: may be captured in a CUDA graph
+
     @dataclass
     class Options:
         alpha: float = option(0.0, "InfoVAE's α: the KL has weight 1 − α, so α <= 1 "

@@ -38,6 +38,7 @@ class MIWAE(Objective):
 
     Options = MultiSampleOptions
     examples = [{}, {"iwae_m": 1, "iwae_k": 3}, {"iwae_m": 3, "iwae_k": 1}]
+    graph_safe = True  # a pure tensor step: may be captured in a CUDA graph
 
     def __call__(self, model, x, step, generator=None, kl_weight=None) -> ObjectiveOutput:
         weights = importance_weights(model, x, self.cfg.iwae_m * self.cfg.iwae_k, generator)

@@ -22,6 +22,8 @@ class PIWAE(Objective):
     two targets' gradients, one per group. The logged recon/KL are the true-ELBO terms
     averaged over the M·K samples."""
 
+    graph_safe = True  # a pure tensor step: may be captured in a CUDA graph
+
     Options = MultiSampleOptions
     examples = [{}, {"iwae_m": 2, "iwae_k": 1}]
 

@@ -49,6 +49,8 @@ class RAE(Objective):
     prior samples are not samples of a model (pair it with a sampler fitted to the codes,
     Ghosh et al.'s ex-post density estimation). ½‖z‖² is logged as train_latent_l2."""
 
+    graph_safe = True  # a pure tensor step: may be captured in a CUDA graph
+
     is_variational = False
     Options = RAEOptions
     examples = [{}, {"latent_penalty": 0.1, "decoder_penalty": 0.01}]

@@ -23,6 +23,8 @@ class WAEMMD(Objective):
     evaluation reports its reconstruction error. With a Gaussian encoder it defines q and
     p, so evaluation reports its true ELBO. MMD² is logged as train_mmd."""
 
+    graph_safe = True  # a pure tensor step: may be captured in a CUDA graph
+
     @dataclass
     class Options:
         lambda_mmd: float = option(10.0, "Weight λ of the MMD between the aggregate "
