@@ -197,3 +197,18 @@ def test_every_graph_safe_objective_is_captured_and_matches_eager(tmp_path, step
     (name, value), (_, expected) = headline(graphed.history[-1]), headline(eager.history[-1])
     print(f"\n{objective}: graphed {name} {value:.4f}, eager {expected:.4f}")
     assert value == pytest.approx(expected, abs=max(0.5, 0.01 * abs(expected)))
+
+
+def test_a_tracker_logs_a_gpu_run(tmp_path):
+    """The history row and the image grids go to TensorBoard from a CUDA run, as from a
+    CPU one (tests/test_tracking.py)."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = vaelab.train(out=tmp_path / "run", progress=False, figures=False,
+                       tensorboard=tmp_path / "tb", **dict(TINY, epochs=2))
+    events = EventAccumulator(str(tmp_path / "tb" / "run"), size_guidance={"images": 0})
+    events.Reload()
+    values = [event.value for event in events.Scalars("val/elbo")]
+    assert values == pytest.approx([row["val_elbo"] for row in run.history])
+    assert len(events.Images("images/samples")) == 2
