@@ -3,25 +3,36 @@
 # root (its python3 has torch + CUDA; nothing can be installed there):
 #   1. tests/test_cuda.py with CUDA visible,
 #   2. benchmarks/gpu_speed.py,
-#   3. the fast suite with CUDA visible (pytest-xdist brought in .gpu/site).
+#   3. the full architecture-depth recipe on the GPU (in the background), while
+#   4. the fast suite runs with CUDA visible (pytest-xdist brought in .gpu/site).
 # Needs .gpu/data/mnist (the IDX gzip files) and .gpu/site (pytest-xdist, execnet) carried
-# beside the tree; writes its logs to $OUT. SUITE_SECONDS bounds step 3.
+# beside the tree; writes its logs to $OUT. *_SECONDS bound each step.
 set -u
 export PYTHONPATH="$PWD/src:$PWD/.gpu/site"
 export VAELAB_DATA="$PWD/.gpu/data" MPLBACKEND=Agg
 OUT="${OUT:-/tmp/gpu-out}"; mkdir -p "$OUT"
 python3 -c "import torch, sys; print(sys.version.split()[0], torch.__version__, torch.cuda.get_device_name())"
-nproc
 echo "== 1. CUDA tests"
 timeout "${CUDA_TEST_SECONDS:-240}" python3 -m pytest -q -s -rA -p no:cacheprovider tests/test_cuda.py \
     > "$OUT/cuda_tests.txt" 2>&1; echo "exit $?"
-grep -E "passed|failed|error|gap|resume vs|stacked vs|bf16 vs|graph" "$OUT/cuda_tests.txt" | tail -30
+grep -E "passed|failed|FAILED|error|gap|resume vs|stacked vs|bf16 vs|graphed .* eager|note:" \
+    "$OUT/cuda_tests.txt" | grep -v "^PASSED" | tail -40
 echo "== 2. benchmark"
 timeout "${BENCH_SECONDS:-200}" python3 benchmarks/gpu_speed.py --json "$OUT/gpu_speed.json" \
     > "$OUT/gpu_speed.txt" 2>&1; echo "exit $?"
-tail -30 "$OUT/gpu_speed.txt"
-echo "== 3. fast suite with CUDA visible"
-OMP_NUM_THREADS=1 timeout "${SUITE_SECONDS:-200}" python3 -m pytest -q -p no:cacheprovider \
-    -v -n "${WORKERS:-12}" -m "not slow" --deselect tests/test_cuda.py > "$OUT/suite.txt" 2>&1
+grep -v Warning "$OUT/gpu_speed.txt" | tail -24
+echo "== 3. architecture-depth at full size on the GPU (background)"
+( start=$(date +%s)
+  timeout "${RECIPE_SECONDS:-300}" python3 -m vaelab recipe run architecture-depth \
+      --set device=cuda --out /tmp/arch > "$OUT/arch.txt" 2>&1
+  echo "exit $? after $(( $(date +%s) - start )) s" >> "$OUT/arch.txt"
+  cp /tmp/arch/findings.json /tmp/arch/summary.json /tmp/arch/*.md "$OUT/" 2>/dev/null ) &
+recipe=$!
+echo "== 4. fast suite with CUDA visible"
+OMP_NUM_THREADS=1 timeout "${SUITE_SECONDS:-200}" python3 -m pytest -p no:cacheprovider \
+    -v -rfE --tb=line -n "${WORKERS:-12}" -m "not slow" --deselect tests/test_cuda.py \
+    > "$OUT/suite.txt" 2>&1
 echo "exit $?"
-grep -E "FAILED|ERROR|passed|failed" "$OUT/suite.txt" | grep -v PASSED | tail -40
+grep -E "FAILED|ERROR|passed|failed" "$OUT/suite.txt" | grep -v " PASSED " | tail -40
+wait $recipe
+tail -15 "$OUT/arch.txt"
