@@ -200,7 +200,7 @@ def test_dataset_report(isolated: Path) -> None:
     assert report["mnist"].where.startswith("not found; would download from https://")
     fashion = report["fashion-mnist"]
     assert fashion.available and fashion.where == str(isolated / "given" / "fashion-mnist")
-    assert (fashion.image_shape, fashion.n_train, fashion.n_test) == ((2, 2), 3, 3)
+    assert (fashion.image_shape, fashion.n_train, fashion.n_test) == ((1, 2, 2), 3, 3)
     assert report["digits"].available and report["digits"].n_train + report["digits"].n_test == 1797
     assert "--data-path" in report["csv"].where
     assert not report["idx"].available  # --data-dir holds fashion-mnist/, not the files

@@ -60,15 +60,17 @@ FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", 
 class ImageSet:
     """All images of one split, as loaded (before the train/validation split)."""
 
-    images: torch.Tensor  # uint8 [N, H, W], 0..255
+    images: torch.Tensor  # uint8 [N, C, H, W], 0..255 (grey [N, H, W] is given a channel)
     labels: torch.Tensor | None  # int64 [N], or None for unlabelled data
     source: str  # where it was loaded from, for the run's record
     classes: list[str] | None = None  # class names indexed by label, when known
 
     def __post_init__(self) -> None:
         # Internal contract (a violation is a vaelab bug, so not a VaelabError).
-        if self.images.dtype != torch.uint8 or self.images.dim() != 3:
-            raise ValueError(f"ImageSet.images must be uint8 [N, H, W], got "
+        if self.images.dim() == 3:  # grey [N, H, W] from the IDX/CSV/npz readers
+            self.images = self.images.unsqueeze(1)
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise ValueError(f"ImageSet.images must be uint8 [N, C, H, W], got "
                              f"{self.images.dtype} {list(self.images.shape)}")
         if self.labels is not None and (self.labels.dtype != torch.int64
                                         or self.labels.shape != self.images.shape[:1]):
@@ -79,8 +81,9 @@ class ImageSet:
         return self.images.shape[0]
 
     @property
-    def image_shape(self) -> tuple[int, int]:
-        return (self.images.shape[1], self.images.shape[2])
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W)."""
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ class DatasetInfo:
     description: str
     available: bool  # loadable now without a download or a user file
     where: str  # the folder found, or what would happen / what is needed
-    image_shape: tuple[int, int] | None
+    image_shape: tuple[int, int, int] | None  # (C, H, W)
     n_train: int | None  # images in the training file (before the validation split)
     n_test: int | None
 
@@ -203,7 +206,7 @@ class IdxDataset(Dataset):
         if folder is None:
             where = (f"not found; would download from {mirror_urls(self.name)[0]} into "
                      f"{cache_dir(self.name)}")
-            return DatasetInfo(self.name, self.description, False, where, (28, 28),
+            return DatasetInfo(self.name, self.description, False, where, (1, 28, 28),
                                60000, 10000)
         return self._folder_info(folder)
 
@@ -217,7 +220,7 @@ class IdxDataset(Dataset):
         except VaelabError as err:
             return DatasetInfo(self.name, self.description, False, f"{folder}: {err}",
                                None, None, None)
-        shape = tuple(train_shape[1:]) if len(train_shape) == 3 else None
+        shape = (1, *train_shape[1:]) if len(train_shape) == 3 else None
         return DatasetInfo(self.name, self.description, True, str(folder), shape,
                            train_shape[0], test_shape[0])
 
@@ -296,7 +299,7 @@ class Digits(Dataset):
         n_test = len(holdout_indices(self.n_images, DIGITS_TEST_FRACTION, HOLDOUT_SEED,
                                      what="digits")[1])
         return DatasetInfo(self.name, self.description, True, "bundled with scikit-learn",
-                           (8, 8), self.n_images - n_test, n_test)
+                           (1, 8, 8), self.n_images - n_test, n_test)
 
 
 class FileDataset(Dataset):
