@@ -83,12 +83,13 @@ class DiscretizedLogistic(Likelihood):
         b_j = (2j − 1)/255 − 1 the lower edge of bin j; one explicit loop over the 255
         edges (figures only: training never needs it)."""
         log_weights, means, log_scales = self.split(params)
-        weights, inverse_scale = log_weights.exp(), torch.exp(-log_scales)
+        inverse_scale = torch.exp(-log_scales)
+        scaled_mean = means * inverse_scale
         expected_level = torch.zeros_like(means)
         for j in range(1, LEVELS):
             edge = (2 * j - 1) / (LEVELS - 1) - 1
-            expected_level += torch.sigmoid(inverse_scale * (means - edge))
-        return (weights * expected_level).sum(-2) / (LEVELS - 1)
+            expected_level += torch.sigmoid_(scaled_mean - edge * inverse_scale)
+        return (log_weights.exp() * expected_level).sum(-2) / (LEVELS - 1)
 
     def sample(self, params: torch.Tensor, generator: torch.Generator | None = None
                ) -> torch.Tensor:
