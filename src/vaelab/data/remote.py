@@ -22,8 +22,8 @@ from pathlib import Path
 from vaelab.data.locate import (
     ENV_DATA,
     ENV_MIRROR,
-    _download,
     _digest,
+    _download,
     _DownloadFailed,
     _remove_if_empty,
     cache_dir,
