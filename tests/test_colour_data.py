@@ -52,6 +52,8 @@ def test_cifar10_truncated_archive_is_one_line(isolated: Path) -> None:
     (folder / "cifar-10-binary.tar.gz").write_bytes(b"\x1f\x8b not really")
     with pytest.raises(VaelabError, match="not a readable .tar.gz"):
         load("cifar10", "train")
+    info = {row.name: row for row in dataset_report()}["cifar10"]
+    assert not info.available and "not a readable .tar.gz" in info.where
 
 
 def test_svhn_mat_files_map_label_10_to_digit_0(isolated: Path) -> None:
@@ -124,6 +126,9 @@ def test_download_from_a_mirror_verifies_checksums(mirror, isolated: Path, name:
     assert md5s(cache) == md5s(root / name)
     info = {row.name: row for row in dataset_report()}[name]
     assert info.available and info.where == str(cache)
+    # The counts of the files found (not the official ones): 20/4, 6/3, and 2/1 for celeba.
+    assert (info.n_train, info.n_test) == {"cifar10": (20, 4), "svhn": (6, 3),
+                                           "celeba": (2, 1)}[name]
 
 
 def test_checksum_mismatch_deletes_the_download(mirror, isolated: Path) -> None:
@@ -151,7 +156,7 @@ def test_vaelab_datasets_lists_where_each_was_found(isolated, monkeypatch, capsy
     assert code == 0, err
     text = " ".join(out.split())
     assert "32×32 RGB" in text and str(isolated / "data" / "cifar10") in out.replace("\n", "")
-    assert "Google Drive" not in text and "celeba" in text
+    assert "Google Drive" not in text and "celeba" in text and "20 / 4" in text
 
 
 def test_binarisation_refuses_colour_in_one_line(isolated: Path) -> None:

@@ -88,6 +88,46 @@ def read_cifar10(archive: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     return table[:, 1:].reshape(-1, 3, 32, 32).copy(), labels
 
 
+def cifar10_counts(archive: Path) -> tuple[int, int]:
+    """(train, test) record counts from the archive's member sizes (for `vaelab datasets`;
+    the archive is decompressed once, the records not parsed)."""
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            sizes = {member.name: member.size for member in tar.getmembers()}
+    except (tarfile.TarError, OSError, EOFError) as err:
+        raise VaelabError(f"{archive} is not a readable .tar.gz ({type(err).__name__})") from None
+    counts = []
+    for split in ("train", "test"):
+        total = sum(sizes.get(f"{CIFAR10_FOLDER}/{name}", 0) for name in CIFAR10_FILES[split])
+        counts.append(total // CIFAR10_RECORD)
+    return counts[0], counts[1]
+
+
+def svhn_count(path: Path) -> int:
+    """Images in an SVHN .mat file, from its header (scipy.io.whosmat)."""
+    from scipy.io import whosmat
+
+    try:
+        shapes = {name: shape for name, shape, _ in whosmat(path)}
+    except Exception as err:  # noqa: BLE001 - any decoding failure means a bad file
+        raise VaelabError(f"{path} is not a readable .mat file ({type(err).__name__})") from None
+    if len(shapes.get("X", ())) != 4:
+        raise VaelabError(f"{path} has no 4-D array X (SVHN cropped digits)")
+    return int(shapes["X"][3])
+
+
+def celeba_counts(archive: Path) -> tuple[int, int]:
+    """(train, test) images of the official partition in the archive (its name list)."""
+    try:
+        with zipfile.ZipFile(archive) as zipped:
+            numbers = np.array([int(match.group(1)) for name in zipped.namelist()
+                                if (match := _CELEBA_NAME.search(name))], dtype=np.int64)
+    except (zipfile.BadZipFile, OSError) as err:
+        raise VaelabError(f"{archive} is not a readable zip archive ({type(err).__name__})"
+                          ) from None
+    return len(celeba_split(numbers, "train")), len(celeba_split(numbers, "test"))
+
+
 def read_svhn(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Images [N, 3, 32, 32] and digit labels 0..9 [N] of one official SVHN .mat file."""
     from scipy.io import loadmat  # slow import, only when used

@@ -37,10 +37,13 @@ from vaelab.data.colour_files import (
     CIFAR10_CLASSES,
     SVHN_FILES,
     celeba_cache_key,
+    celeba_counts,
     celeba_split,
+    cifar10_counts,
     convert_celeba,
     read_cifar10,
     read_svhn,
+    svhn_count,
 )
 from vaelab.data.files import parse_kaggle_csv, parse_npz
 from vaelab.data.idx import read_idx, read_idx_header
@@ -361,7 +364,8 @@ class CSVDataset(FileDataset):
 @DATASETS.register("npz")
 class NPZDataset(FileDataset):
     name = "npz"
-    description = "your npz: x uint8 0..255 or float [0,1], [N,H,W] or [N,H*W]; optional y"
+    description = ("your npz: x uint8 0..255 or float [0,1], [N,H,W] or [N,H*W] grey, "
+                   "[N,H,W,3] or [N,3,H,W] colour; optional y")
     parser = staticmethod(parse_npz)
     file_hint = "np.savez(FILE, x=images, y=labels)"
 
@@ -394,7 +398,7 @@ class RemoteDataset(Dataset):
     remote: ClassVar[RemoteFiles]
     classes: ClassVar[list[str] | None]
     image_shape: ClassVar[tuple[int, int, int]]
-    sizes: ClassVar[tuple[int, int]]  # official train and test counts
+    sizes: ClassVar[tuple[int, int]]  # official train and test counts (shown until found)
 
     def files(self, cfg: DataConfig) -> dict[str, Path]:
         return self.remote.locate(cfg.data_dir)
@@ -413,11 +417,20 @@ class RemoteDataset(Dataset):
                         source=str(source),
                         classes=None if self.classes is None else list(self.classes))
 
+    def counts(self, files: dict[str, Path]) -> tuple[int, int]:
+        """(train, test) images in the files found, read cheaply (headers, name lists)."""
+        raise NotImplementedError
+
     def info(self, data_dir: str | None = None) -> DatasetInfo:
         folder = self.remote.find(data_dir)
         if folder is not None:
+            try:
+                counts = self.counts(self.remote.files_in(folder))  # type: ignore[arg-type]
+            except VaelabError as err:
+                return DatasetInfo(self.name, self.description, False, f"{folder}: {err}",
+                                   None, None, None)
             return DatasetInfo(self.name, self.description, True, str(folder),
-                               self.image_shape, *self.sizes)
+                               self.image_shape, *counts)
         urls = self.remote.mirror_urls()
         where = (f"not found; would download from {urls[0]} into {cache_dir(self.name)}"
                  if urls else f"not found; get {', '.join(self.remote.md5)} from "
@@ -443,6 +456,9 @@ class CIFAR10(RemoteDataset):
         archive = files[CIFAR10_ARCHIVE]
         return (*read_cifar10(archive, split), archive)
 
+    def counts(self, files):
+        return cifar10_counts(files[CIFAR10_ARCHIVE])
+
 
 @DATASETS.register("svhn")
 class SVHN(RemoteDataset):
@@ -461,6 +477,9 @@ class SVHN(RemoteDataset):
     def read(self, files, split):
         path = files[SVHN_FILES[split]]
         return (*read_svhn(path), path)
+
+    def counts(self, files):
+        return svhn_count(files[SVHN_FILES["train"]]), svhn_count(files[SVHN_FILES["test"]])
 
 
 @DATASETS.register("celeba")
@@ -487,6 +506,9 @@ class CelebA(RemoteDataset):
                               f"partition (train 000001-{CELEBA_TRAIN_LAST}, test "
                               f"{CELEBA_TEST_FIRST}-202599); is it the whole {CELEBA_ARCHIVE}?")
         return images[idx], None, archive
+
+    def counts(self, files):
+        return celeba_counts(files[CELEBA_ARCHIVE])
 
 
 @functools.lru_cache(maxsize=1)
