@@ -127,7 +127,7 @@ def test_csv_dataset_hold_out_and_test_path(good_csv: Path, tmp_path: Path) -> N
     cfg = DataConfig(dataset="csv", path=str(good_csv), test_path=str(tmp_path / "test.csv"))
     assert len(load_images(cfg, "train")) == 10
     test = load_images(cfg, "test")
-    np.testing.assert_array_equal(test.images.numpy(), images)
+    np.testing.assert_array_equal(test.images.numpy()[:, 0], images)  # [N, C=1, H, W]
     assert test.source == str(tmp_path / "test.csv")
 
 
