@@ -46,6 +46,8 @@ def make_likelihood(name, data_dim=6, **options):
 def valid_data(likelihood, batch=4):
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(batch, likelihood.data_dim, generator=generator)
+    if likelihood.support == "8-bit":
+        return torch.round(x * 255) / 255
     return x.round() if likelihood.support == "binary" else x
 
 
@@ -100,9 +102,10 @@ class TestLikelihoodContract:
         if not likelihood.is_density:
             pytest.skip("not a density")
         params = torch.tensor([[-1.3] * likelihood.params_per_pixel])
-        if likelihood.support == "binary":
-            grid = torch.tensor([[0.0], [1.0]])
-            total = torch.exp(likelihood.log_prob(grid, params.expand(2, -1))).sum()
+        if likelihood.support in ("binary", "8-bit"):
+            grid = (torch.tensor([[0.0], [1.0]]) if likelihood.support == "binary"
+                    else torch.arange(256.0)[:, None] / 255)
+            total = torch.exp(likelihood.log_prob(grid, params.expand(len(grid), -1))).sum()
         else:
             low, high = (0.0, 1.0) if likelihood.support == "unit-interval" else (-40.0, 40.0)
             grid = torch.linspace(low, high, 400_001, dtype=torch.float64)[:, None]

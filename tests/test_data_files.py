@@ -127,7 +127,7 @@ def test_csv_dataset_hold_out_and_test_path(good_csv: Path, tmp_path: Path) -> N
     cfg = DataConfig(dataset="csv", path=str(good_csv), test_path=str(tmp_path / "test.csv"))
     assert len(load_images(cfg, "train")) == 10
     test = load_images(cfg, "test")
-    np.testing.assert_array_equal(test.images.numpy(), images)
+    np.testing.assert_array_equal(test.images.numpy()[:, 0], images)  # [N, C=1, H, W]
     assert test.source == str(tmp_path / "test.csv")
 
 
@@ -232,7 +232,8 @@ def test_npz_float_and_bool(tmp_path: Path) -> None:
     ({"x": np.full((2, 2, 2), -1)}, r"integer x must lie in 0\.\.255, found -1"),
     ({"x": np.zeros((3, 10))}, r"10 pixels per row is not a square"),
     ({"x": np.zeros(9)}, r"x has shape \[9\]"),
-    ({"x": np.zeros((2, 3, 4, 4))}, r"x has shape \[2, 3, 4, 4\]"),
+    # [2, 3, 4, 4] is now an RGB image set; 4 channels (RGBA) are refused.
+    ({"x": np.zeros((2, 4, 4, 4))}, r"x has shape \[2, 4, 4, 4\]"),
     ({"x": np.zeros((0, 4, 4))}, r"holds no pixels"),
     ({"x": np.array([["a"]])}, r"dtype <U1"),
     ({"images": np.zeros((2, 2, 2))}, r"has no array 'x' \(it has: images\)"),

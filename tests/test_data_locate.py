@@ -195,12 +195,13 @@ def test_missing_file_on_mirror(isolated: Path, server: str) -> None:
 def test_dataset_report(isolated: Path) -> None:
     fake_dataset(isolated / "given" / "fashion-mnist")
     report = {info.name: info for info in dataset_report(str(isolated / "given"))}
-    assert set(report) == {"mnist", "fashion-mnist", "idx", "digits", "csv", "npz"}
+    assert set(report) == {"mnist", "fashion-mnist", "idx", "digits", "csv", "npz", "cifar10",
+                           "svhn", "celeba"}
     assert report["mnist"].available is False
     assert report["mnist"].where.startswith("not found; would download from https://")
     fashion = report["fashion-mnist"]
     assert fashion.available and fashion.where == str(isolated / "given" / "fashion-mnist")
-    assert (fashion.image_shape, fashion.n_train, fashion.n_test) == ((2, 2), 3, 3)
+    assert (fashion.image_shape, fashion.n_train, fashion.n_test) == ((1, 2, 2), 3, 3)
     assert report["digits"].available and report["digits"].n_train + report["digits"].n_test == 1797
     assert "--data-path" in report["csv"].where
     assert not report["idx"].available  # --data-dir holds fashion-mnist/, not the files

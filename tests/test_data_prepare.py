@@ -61,7 +61,7 @@ def test_registry() -> None:
 def test_digits() -> None:
     train, test = (load_images(DataConfig(dataset="digits"), s) for s in ("train", "test"))
     assert (len(train), len(test)) == (1438, 359)  # a seeded 20% hold-out of 1797
-    assert train.images.dtype == torch.uint8 and train.images.shape[1:] == (8, 8)
+    assert train.images.dtype == torch.uint8 and train.images.shape[1:] == (1, 8, 8)
     assert int(train.images.max()) == 255 and train.classes == [str(d) for d in range(10)]
     kept, held = holdout_indices(1797, 0.2, 0, what="digits")
     assert set(kept).isdisjoint(held) and len(set(kept) | set(held)) == 1797
@@ -78,7 +78,7 @@ def test_splits_are_disjoint_and_complete(numbered_npz: Path) -> None:
     assert train | val | test == set(range(500))
     assert data.train.y is not None and data.train.y.dtype == torch.int64
     assert data.train.x.dtype == torch.float32 and data.train.x.shape == (360, 16)
-    assert data.image_shape == (4, 4) and data.dim == 16
+    assert data.image_shape == (1, 4, 4) and data.dim == 16
 
 
 def test_split_seed_determinism(numbered_npz: Path) -> None:
@@ -207,7 +207,7 @@ def test_image_size_mismatch(tmp_path: Path) -> None:
     np.savez(tmp_path / "b.npz", x=np.zeros((4, 2, 2), np.uint8))
     cfg = DataConfig(dataset="npz", path=str(tmp_path / "a.npz"),
                      test_path=str(tmp_path / "b.npz"))
-    with pytest.raises(VaelabError, match=r"test images are \(2, 2\) but training images are"):
+    with pytest.raises(VaelabError, match=r"test images are \(1, 2, 2\) but training images are"):
         prepare_data(cfg)
 
 
@@ -254,7 +254,7 @@ def test_real_idx_datasets(name: str, first_class: str) -> None:
     cfg = DataConfig(dataset=name, data_dir=str(shared), subset=1000, binarize="static")
     data = prepare_data(cfg)
     assert (len(data.train), len(data.val), len(data.test)) == (1000, 1000, 1000)
-    assert data.image_shape == (28, 28) and data.classes is not None
+    assert data.image_shape == (1, 28, 28) and data.classes is not None
     assert data.classes[0] == first_class and len(data.classes) == 10
     assert data.train.y is not None and set(data.train.y.unique().tolist()) == set(range(10))
     summary = data.describe()
@@ -270,7 +270,7 @@ def test_idx_folder_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         (tmp_path / (base if "t10k" in base else f"{base}.gz")).write_bytes(
             _idx(array) if "t10k" not in base else gzip.decompress(_idx(array)))
     data = prepare_data(DataConfig(dataset="idx", data_dir=str(tmp_path), val_fraction=0.0))
-    assert (len(data.train), len(data.test), data.image_shape) == (3, 3, (2, 2))
+    assert (len(data.train), len(data.test), data.image_shape) == (3, 3, (1, 2, 2))
     assert data.classes is None and data.train.y is not None
     with pytest.raises(VaelabError, match="dataset idx needs --data-dir"):
         load_images(DataConfig(dataset="idx"), "train")

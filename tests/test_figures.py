@@ -162,7 +162,7 @@ def test_healthy_chain_does_not_warn(runs):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ChainWarning)
         chain = run_chain(runs[4], steps=5, chains=2, start="test")
-    assert chain.means.shape == (6, 2, 8, 8) and not chain.problems
+    assert chain.means.shape == (6, 2, 1, 8, 8) and not chain.problems
 
 
 def test_strip_steps_are_log_spaced_and_end_at_the_last_step():

@@ -62,7 +62,7 @@ def test_checkpoint_round_trip_reproduces_outputs(tmp_path):
     assert torch.equal(loaded.model.decode(z), run.model.decode(z))
     assert loaded.config == run.config
     best = vaelab.load_run(run.path, checkpoint="best")
-    assert best.model.decode(z).shape == (5, 8, 8)
+    assert best.model.decode(z).shape == (5, 1, 8, 8)  # [B, C, H, W]
 
 
 def test_true_elbo_is_logged_whatever_beta(tmp_path):

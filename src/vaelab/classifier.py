@@ -8,7 +8,7 @@ never pickle) under ``$VAELAB_CACHE/classifiers/`` or ``~/.cache/vaelab/classifi
 with its test accuracy. Numbers computed with it are comparable within vaelab only.
 
     clf, info = load_or_train_classifier("mnist", run.config.data, "cpu", progress=True)
-    logits = clf(images)                       # images [B, H, W] or [B, H·W] in [0, 1]
+    logits = clf(images)                       # images [B, C, H, W] or [B, C·H·W] in [0, 1]
     features = clf.embed(images)               # [B, 128]: FID features
     relu2, relu4 = clf.relu_features(images, (2, 4))   # perceptual features
 """
@@ -33,6 +33,7 @@ from torch import nn
 from vaelab import rundir
 from vaelab.config import DataConfig
 from vaelab.errors import VaelabError
+from vaelab.shapes import chw
 
 ARCHITECTURE = "cnn-v1"  # change when the network or its training changes: new cache key
 CACHE_ENV = "VAELAB_CACHE"
@@ -51,24 +52,25 @@ def cache_root() -> Path:
 
 class DomainClassifier(nn.Module):
     """conv3×3(16)-ReLU-conv3×3(32)-ReLU-pool-conv3×3(32)-ReLU-conv3×3(64)-ReLU-pool-
-    fc(128)-ReLU-fc(classes). Works for any H×W; inputs are pixels in [0, 1]."""
+    fc(128)-ReLU-fc(classes). Works for any C×H×W (grey or colour: the first convolution
+    reads the C channels); inputs are pixels in [0, 1]."""
 
     num_features = 128  # of ``embed``; torchmetrics' FID reads this attribute
 
-    def __init__(self, image_shape: tuple[int, int], n_classes: int):
+    def __init__(self, image_shape: tuple[int, ...], n_classes: int):
         super().__init__()
-        self.image_shape = tuple(image_shape)
+        self.image_shape = chw(image_shape)
         self.n_classes = n_classes
-        height, width = image_shape
+        channels, height, width = self.image_shape
         # Four convolutions; the ReLU after each is a feature layer (relu_features).
         self.convs = nn.ModuleList([nn.Conv2d(c_in, c_out, 3, padding=1) for c_in, c_out
-                                    in ((1, 16), (16, 32), (32, 32), (32, 64))])
+                                    in ((channels, 16), (16, 32), (32, 32), (32, 64))])
         flat = 64 * (height // 4) * (width // 4)
         self.hidden = nn.Linear(flat, self.num_features)
         self.out = nn.Linear(self.num_features, n_classes)
 
     def _as_images(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(x.shape[0], 1, *self.image_shape)  # [B, 1, H, W]
+        return x.reshape(x.shape[0], *self.image_shape)  # [B, C, H, W]
 
     def relu_features(self, x: torch.Tensor, which: tuple[int, ...] = (2, 4)
                       ) -> list[torch.Tensor]:
@@ -118,7 +120,7 @@ def accuracy(classifier: DomainClassifier, x: torch.Tensor, y: torch.Tensor,
     return correct / max(1, x.shape[0])
 
 
-def train_classifier(x: torch.Tensor, y: torch.Tensor, image_shape: tuple[int, int],
+def train_classifier(x: torch.Tensor, y: torch.Tensor, image_shape: tuple[int, ...],
                      n_classes: int, *, epochs: int, progress: bool = False,
                      seed: int = SEED) -> DomainClassifier:
     """Adam with a cosine learning-rate decay to 0 over ``epochs`` (pure function of the

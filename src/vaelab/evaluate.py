@@ -49,6 +49,8 @@ def bits_per_dim(nll: float, likelihood: Any, data: Any) -> tuple[float | None, 
     has ``support`` and ``is_density``, ``data`` has ``dim`` and ``binarize``.
 
     - Binary data, Bernoulli likelihood: a probability already, nll / (D ln 2).
+    - 8-bit data, a likelihood of the 256 levels (discretized-logistic): a probability
+      already, nll / (D ln 2), D = C·H·W; the unit of every CIFAR-10 table.
     - 8-bit grey data x = k/255, a continuous density p: x lies in its bin
       [k/256, (k+1)/256], so the discrete probability P(k) = ∫_bin p ≈ p(x)/256^D and
       −log P(k) ≈ −log p(x) + D·ln 256 (Theis et al. 2016, §3.1). That is the number the
@@ -62,6 +64,10 @@ def bits_per_dim(nll: float, likelihood: Any, data: Any) -> tuple[float | None, 
         note = ("" if data.binarize != "none" else "; a Bernoulli likelihood of grey data is "
                 "a loss, not a density, so not comparable")
         return nll / (dim * LN2), f"bits per dimension of binary data: nll / (D ln 2){note}"
+    if likelihood.support == "8-bit":
+        return nll / (dim * LN2), (
+            "bits per dimension of the 8-bit data: nll / (D ln 2), D = C·H·W, the likelihood "
+            "being a probability of the 256 levels (no dequantisation term)")
     if data.binarize == "none":
         return ((nll + dim * math.log(256)) / (dim * LN2),
                 "bits per dimension of the 8-bit data: (nll + D·ln 256) / (D ln 2), the "

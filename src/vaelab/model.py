@@ -13,16 +13,19 @@ from vaelab.likelihoods import Likelihood, build_likelihood
 from vaelab.networks import NETWORKS, count_parameters
 from vaelab.posteriors import PosteriorFamily, build_posterior
 from vaelab.priors import Prior, build_prior
+from vaelab.shapes import chw
 
 
 class VAE(nn.Module):
-    """Images are handled flattened, [B, D] with D = H·W; the public helpers ``encode``,
-    ``decode``, ``sample`` and ``reconstruct`` also accept/return [B, H, W] images."""
+    """Images are handled flattened, [B, D] with D = C·H·W (channel-major); the public
+    helpers ``encode``, ``decode``, ``sample`` and ``reconstruct`` also accept/return
+    [B, C, H, W] images. ``image_shape`` may be given as (H, W) for grey images (runs saved
+    before colour): it is kept as (C, H, W)."""
 
     def __init__(self, config: Config, image_shape: tuple[int, ...]):
         super().__init__()
         self.config = config
-        self.image_shape = tuple(image_shape)
+        self.image_shape = chw(image_shape)
         self.data_dim = math.prod(self.image_shape)
         self.latent_dim = config.network.latent_dim
         self.likelihood: Likelihood = build_likelihood(config.likelihood, self.data_dim)
@@ -59,23 +62,23 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor):
-        """q(z|x) for images [B, H, W] or [B, D]: use ``.mean`` for the posterior means
+        """q(z|x) for images [B, C, H, W] or [B, D]: use ``.mean`` for the posterior means
         (a flow's point code: the flow applied to its base mean)."""
         return self.posterior(self.flatten(x))
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Mean of p(x|z) as images [B, H, W]."""
+        """Mean of p(x|z) as images [B, C, H, W]."""
         return self.to_images(self.likelihood.mean(self.decoder_params(z)))
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decoder means of n prior samples, [n, H, W]."""
+        """Decoder means of n prior samples, [n, C, H, W]."""
         return self.decode(self.prior.sample(n, generator=generator))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """Decoder mean at the posterior mean: the usual 'reconstruction', [B, H, W]."""
+        """Decoder mean at the posterior mean: the usual 'reconstruction', [B, C, H, W]."""
         return self.decode(self.encode(x).mean)
 
     def parameter_counts(self) -> dict[str, int]:

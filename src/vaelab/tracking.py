@@ -41,7 +41,7 @@ class Tracker:
         """One history row (the columns of history.csv), after its epoch is saved."""
 
     def log_images(self, epoch: int, images: dict[str, np.ndarray]) -> None:
-        """Named greyscale grids [H, W] in [0, 1] (see ``ImageProbe``)."""
+        """Named grids in [0, 1], grey [H, W] or RGB [H, W, 3] (see ``ImageProbe``)."""
 
     def finish(self, run_path: Path, *, failed: bool = False) -> None:
         """The run is complete (metrics.json and figures written), or ``failed``."""
@@ -70,7 +70,8 @@ class TensorBoardTracker(Tracker):
 
     def log_images(self, epoch: int, images: dict[str, np.ndarray]) -> None:
         for name, grid in images.items():
-            self.writer.add_image(f"images/{name}", grid, global_step=epoch, dataformats="HW")
+            self.writer.add_image(f"images/{name}", grid, global_step=epoch,
+                                  dataformats="HW" if grid.ndim == 2 else "HWC")
         self.writer.flush()
 
     def finish(self, run_path: Path, *, failed: bool = False) -> None:
@@ -220,9 +221,9 @@ class ImageProbe:
         model.eval()
         pad = grid_pad(model.image_shape)
         originals = model.to_images(self.x)
-        pairs = torch.cat([originals, model.reconstruct(self.x)])  # [2n, H, W]
+        pairs = torch.cat([originals, model.reconstruct(self.x)])  # [2n, C, H, W]
         generator = torch.Generator(device=self.x.device).manual_seed(IMAGE_SEED)
-        samples = model.sample(IMAGES, generator=generator)  # [n, H, W]
+        samples = model.sample(IMAGES, generator=generator)  # [n, C, H, W]
         model.train(was_training)
         return {"reconstructions": tile(pairs, ncols=len(originals), pad=pad),
                 "samples": tile(samples, ncols=math.ceil(IMAGES / 2), pad=pad)}

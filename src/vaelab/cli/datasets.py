@@ -15,6 +15,7 @@ from vaelab.cli.common import terminal_console
 def datasets(data_dir: str | None) -> None:
     """List the datasets vaelab knows and where their files were found."""
     from vaelab.data import dataset_report
+    from vaelab.shapes import describe_shape
 
     table = Table(title="vaelab datasets")
     table.add_column("name", no_wrap=True)
@@ -24,7 +25,7 @@ def datasets(data_dir: str | None) -> None:
     table.add_column("where", overflow="fold")
     infos = dataset_report(data_dir)
     for info in infos:
-        shape = "×".join(map(str, info.image_shape)) if info.image_shape else "?"
+        shape = describe_shape(info.image_shape) if info.image_shape else "?"
         sizes = (f"{info.n_train:,} / {info.n_test:,}" if info.n_train is not None
                  and info.n_test is not None else "?")
         table.add_row(info.name, "[green]yes[/]" if info.available else "[yellow]no[/]",

@@ -5,7 +5,8 @@ Adding a source = one class with ``load`` and ``info`` + one ``@DATASETS.registe
 
 Sources: mnist and fashion-mnist (found or downloaded by locate.py), idx (your own
 MNIST-layout IDX folder via --data-dir, never downloaded), digits (bundled with
-scikit-learn), csv and npz (your file via --data-path).
+scikit-learn), csv and npz (your file via --data-path), and the colour sets cifar10, svhn
+and celeba (found or downloaded by remote.py, read by colour_files.py).
 
 Test splits: mnist, fashion-mnist and idx have official test files (t10k-*).
 ``digits`` has none, so a fixed, seeded 20% of its 1797 images is held out as test.
@@ -27,9 +28,27 @@ import numpy as np
 import torch
 
 from vaelab.concepts import DATASETS
+from vaelab.data.colour_files import (
+    CELEBA_ARCHIVE,
+    CELEBA_SIZE,
+    CELEBA_TEST_FIRST,
+    CELEBA_TRAIN_LAST,
+    CIFAR10_ARCHIVE,
+    CIFAR10_CLASSES,
+    SVHN_FILES,
+    celeba_cache_key,
+    celeba_counts,
+    celeba_split,
+    cifar10_counts,
+    convert_celeba,
+    read_cifar10,
+    read_svhn,
+    svhn_count,
+)
 from vaelab.data.files import parse_kaggle_csv, parse_npz
 from vaelab.data.idx import read_idx, read_idx_header
 from vaelab.data.locate import (
+    ENV_DATA,
     IDX_FILES,
     cache_dir,
     find_idx_dataset,
@@ -37,6 +56,7 @@ from vaelab.data.locate import (
     locate_idx_dataset,
     mirror_urls,
 )
+from vaelab.data.remote import RemoteFiles
 from vaelab.errors import VaelabError
 from vaelab.options import NoOptions
 
@@ -60,15 +80,17 @@ FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", 
 class ImageSet:
     """All images of one split, as loaded (before the train/validation split)."""
 
-    images: torch.Tensor  # uint8 [N, H, W], 0..255
+    images: torch.Tensor  # uint8 [N, C, H, W], 0..255 (grey [N, H, W] is given a channel)
     labels: torch.Tensor | None  # int64 [N], or None for unlabelled data
     source: str  # where it was loaded from, for the run's record
     classes: list[str] | None = None  # class names indexed by label, when known
 
     def __post_init__(self) -> None:
         # Internal contract (a violation is a vaelab bug, so not a VaelabError).
-        if self.images.dtype != torch.uint8 or self.images.dim() != 3:
-            raise ValueError(f"ImageSet.images must be uint8 [N, H, W], got "
+        if self.images.dim() == 3:  # grey [N, H, W] from the IDX/CSV/npz readers
+            self.images = self.images.unsqueeze(1)
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise ValueError(f"ImageSet.images must be uint8 [N, C, H, W], got "
                              f"{self.images.dtype} {list(self.images.shape)}")
         if self.labels is not None and (self.labels.dtype != torch.int64
                                         or self.labels.shape != self.images.shape[:1]):
@@ -79,8 +101,9 @@ class ImageSet:
         return self.images.shape[0]
 
     @property
-    def image_shape(self) -> tuple[int, int]:
-        return (self.images.shape[1], self.images.shape[2])
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W)."""
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -91,7 +114,7 @@ class DatasetInfo:
     description: str
     available: bool  # loadable now without a download or a user file
     where: str  # the folder found, or what would happen / what is needed
-    image_shape: tuple[int, int] | None
+    image_shape: tuple[int, int, int] | None  # (C, H, W)
     n_train: int | None  # images in the training file (before the validation split)
     n_test: int | None
 
@@ -203,7 +226,7 @@ class IdxDataset(Dataset):
         if folder is None:
             where = (f"not found; would download from {mirror_urls(self.name)[0]} into "
                      f"{cache_dir(self.name)}")
-            return DatasetInfo(self.name, self.description, False, where, (28, 28),
+            return DatasetInfo(self.name, self.description, False, where, (1, 28, 28),
                                60000, 10000)
         return self._folder_info(folder)
 
@@ -217,7 +240,7 @@ class IdxDataset(Dataset):
         except VaelabError as err:
             return DatasetInfo(self.name, self.description, False, f"{folder}: {err}",
                                None, None, None)
-        shape = tuple(train_shape[1:]) if len(train_shape) == 3 else None
+        shape = (1, *train_shape[1:]) if len(train_shape) == 3 else None
         return DatasetInfo(self.name, self.description, True, str(folder), shape,
                            train_shape[0], test_shape[0])
 
@@ -296,7 +319,7 @@ class Digits(Dataset):
         n_test = len(holdout_indices(self.n_images, DIGITS_TEST_FRACTION, HOLDOUT_SEED,
                                      what="digits")[1])
         return DatasetInfo(self.name, self.description, True, "bundled with scikit-learn",
-                           (8, 8), self.n_images - n_test, n_test)
+                           (1, 8, 8), self.n_images - n_test, n_test)
 
 
 class FileDataset(Dataset):
@@ -341,7 +364,8 @@ class CSVDataset(FileDataset):
 @DATASETS.register("npz")
 class NPZDataset(FileDataset):
     name = "npz"
-    description = "your npz: x uint8 0..255 or float [0,1], [N,H,W] or [N,H*W]; optional y"
+    description = ("your npz: x uint8 0..255 or float [0,1], [N,H,W] or [N,H*W] grey, "
+                   "[N,H,W,3] or [N,3,H,W] colour; optional y")
     parser = staticmethod(parse_npz)
     file_hint = "np.savez(FILE, x=images, y=labels)"
 
@@ -365,3 +389,140 @@ def _parse_keyed(parser: Callable[[Path], tuple[np.ndarray, np.ndarray | None]],
     if labels is not None:
         labels.setflags(write=False)
     return images, labels
+
+
+class RemoteDataset(Dataset):
+    """A data set of a few official files (data/remote.py finds or downloads them; the
+    readers are in data/colour_files.py)."""
+
+    remote: ClassVar[RemoteFiles]
+    classes: ClassVar[list[str] | None]
+    image_shape: ClassVar[tuple[int, int, int]]
+    sizes: ClassVar[tuple[int, int]]  # official train and test counts (shown until found)
+
+    def files(self, cfg: DataConfig) -> dict[str, Path]:
+        return self.remote.locate(cfg.data_dir)
+
+    def read(self, files: dict[str, Path], split: Split) -> tuple[np.ndarray, np.ndarray | None,
+                                                                   Path]:
+        """(images [N, C, H, W], labels or None, the file read)."""
+        raise NotImplementedError
+
+    def load(self, split: Split, cfg: DataConfig) -> ImageSet:
+        _check_split(split)
+        _reject_file_options(self.name, cfg)
+        images, labels, source = self.read(self.files(cfg), split)
+        return ImageSet(images=torch.from_numpy(images),
+                        labels=None if labels is None else torch.from_numpy(labels),
+                        source=str(source),
+                        classes=None if self.classes is None else list(self.classes))
+
+    def counts(self, files: dict[str, Path]) -> tuple[int, int]:
+        """(train, test) images in the files found, read cheaply (headers, name lists)."""
+        raise NotImplementedError
+
+    def info(self, data_dir: str | None = None) -> DatasetInfo:
+        folder = self.remote.find(data_dir)
+        if folder is not None:
+            try:
+                counts = self.counts(self.remote.files_in(folder))  # type: ignore[arg-type]
+            except VaelabError as err:
+                return DatasetInfo(self.name, self.description, False, f"{folder}: {err}",
+                                   None, None, None)
+            return DatasetInfo(self.name, self.description, True, str(folder),
+                               self.image_shape, *counts)
+        urls = self.remote.mirror_urls()
+        where = (f"not found; would download from {urls[0]} into {cache_dir(self.name)}"
+                 if urls else f"not found; get {', '.join(self.remote.md5)} from "
+                 f"{self.remote.page} and put it in ${ENV_DATA}/{self.name}/ or "
+                 f"{cache_dir(self.name)}")
+        return DatasetInfo(self.name, self.description, False, where, self.image_shape,
+                           *self.sizes)
+
+
+@DATASETS.register("cifar10")
+class CIFAR10(RemoteDataset):
+    name = "cifar10"
+    description = ("CIFAR-10 (Krizhevsky 2009), 32x32 RGB, 10 classes, 50000 train + 10000 "
+                   "test; the official binary version, read in place")
+    remote = RemoteFiles(
+        "cifar10", {CIFAR10_ARCHIVE: "c32a1d4ab5d03f1284b67883e8d87530"},
+        ("https://www.cs.toronto.edu/~kriz/",), "https://www.cs.toronto.edu/~kriz/cifar.html")
+    classes = CIFAR10_CLASSES
+    image_shape = (3, 32, 32)
+    sizes = (50000, 10000)
+
+    def read(self, files, split):
+        archive = files[CIFAR10_ARCHIVE]
+        return (*read_cifar10(archive, split), archive)
+
+    def counts(self, files):
+        return cifar10_counts(files[CIFAR10_ARCHIVE])
+
+
+@DATASETS.register("svhn")
+class SVHN(RemoteDataset):
+    name = "svhn"
+    description = ("SVHN cropped digits (Netzer et al. 2011), 32x32 RGB, 73257 train + 26032 "
+                   "test (the extra images unused); label = digit")
+    remote = RemoteFiles(
+        "svhn", {SVHN_FILES["train"]: "e26dedcc434d2e4c54c9b2d4a06d8373",
+                 SVHN_FILES["test"]: "eb5a983be6a315427106f1b164d9cef3"},
+        ("http://ufldl.stanford.edu/housenumbers/",),
+        "http://ufldl.stanford.edu/housenumbers/")
+    classes = MNIST_CLASSES
+    image_shape = (3, 32, 32)
+    sizes = (73257, 26032)
+
+    def read(self, files, split):
+        path = files[SVHN_FILES[split]]
+        return (*read_svhn(path), path)
+
+    def counts(self, files):
+        return svhn_count(files[SVHN_FILES["train"]]), svhn_count(files[SVHN_FILES["test"]])
+
+
+@DATASETS.register("celeba")
+class CelebA(RemoteDataset):
+    name = "celeba"
+    description = ("CelebA aligned faces (Liu et al. 2015), centre 148x148 crop resized to "
+                   "64x64 RGB once and cached; official train/test partition; unlabelled")
+    # Google Drive only: no direct link to download from (a --mirror / $VAELAB_MIRROR can).
+    remote = RemoteFiles("celeba", {CELEBA_ARCHIVE: "00d2c5bc6d35e252742224ab0c1e8fcb"}, (),
+                         "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html "
+                         "(Align&Cropped Images)")
+    classes = None
+    image_shape = (3, CELEBA_SIZE, CELEBA_SIZE)
+    sizes = (CELEBA_TRAIN_LAST, 202599 - CELEBA_TEST_FIRST + 1)
+
+    def read(self, files, split):
+        archive = files[CELEBA_ARCHIVE]
+        stat = archive.stat()
+        images, numbers = _celeba_cached(str(archive.resolve()), stat.st_size,
+                                         stat.st_mtime_ns)
+        idx = celeba_split(numbers, split)
+        if len(idx) == 0:
+            raise VaelabError(f"{archive} holds no image of CelebA's official {split} "
+                              f"partition (train 000001-{CELEBA_TRAIN_LAST}, test "
+                              f"{CELEBA_TEST_FIRST}-202599); is it the whole {CELEBA_ARCHIVE}?")
+        return images[idx], None, archive
+
+    def counts(self, files):
+        return celeba_counts(files[CELEBA_ARCHIVE])
+
+
+@functools.lru_cache(maxsize=1)
+def _celeba_cached(archive: str, size: int, mtime_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """The 64×64 images and image numbers of a CelebA archive: converted once into the
+    cache (an npz of uint8, no pickle), then read from there; kept for the second split."""
+    path = Path(archive)
+    cached = cache_dir("celeba") / f"celeba-64x64-{celeba_cache_key(path)}.npz"
+    if cached.is_file():
+        with np.load(cached, allow_pickle=False) as stored:
+            return stored["images"], stored["numbers"]
+    images, numbers = convert_celeba(path)
+    from vaelab.rundir import atomic_path
+
+    with atomic_path(cached) as tmp, open(tmp, "wb") as out:
+        np.savez(out, images=images, numbers=numbers)
+    return images, numbers

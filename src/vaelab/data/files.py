@@ -1,6 +1,7 @@
 """Parsers for user image files: Kaggle-layout CSV and npz.
 
-Both return ``(images, labels)``: uint8 numpy array [N, H, W] and int64 [N] (or None).
+Both return ``(images, labels)``: uint8 numpy array [N, H, W] (npz colour: [N, 3, H, W])
+and int64 [N] (or None).
 Every problem raises a one-line VaelabError naming the file, and for CSV the line.
 
 The CSV reader has a fast path (``np.loadtxt`` in C: 60 000 Fashion-MNIST rows in about
@@ -146,8 +147,10 @@ def parse_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Images (array ``x``) and optional labels (``y``) from an npz file.
 
     ``x``: uint8 (or any integer type) in 0..255, bool, or float in [0, 1]; shape
-    [N, H, W], [N, H*W] with H*W square, or [N, H, W, 1] / [N, 1, H, W]. Floats are
-    quantised to uint8 (round(x * 255)): vaelab keeps every dataset as one uint8 tensor.
+    [N, H, W], [N, H*W] with H*W square, or [N, H, W, C] / [N, C, H, W] with C = 1 (grey)
+    or 3 (RGB). Grey images come back [N, H, W], colour ones [N, 3, H, W] (channels
+    first, vaelab/shapes.py). Floats are quantised to uint8 (round(x * 255)): vaelab keeps
+    every dataset as one uint8 tensor.
     """
     x, y = _read_npz(path)
     images = _npz_images(path, x)
@@ -182,19 +185,19 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _npz_images(path: Path, x: np.ndarray) -> np.ndarray:
-    if x.ndim == 4 and x.shape[3] == 1:
-        x = x[..., 0]  # [N, H, W, 1] channels-last grey images
-    elif x.ndim == 4 and x.shape[1] == 1:
-        x = x[:, 0]  # [N, 1, H, W] channels-first grey images
+    if x.ndim == 4:
+        x = _channels_first(path, x)
+        if x.shape[1] == 1:
+            x = x[:, 0]  # grey: [N, H, W], as every grey reader returns
     if x.ndim == 2:
         side = math.isqrt(x.shape[1])
         if side * side != x.shape[1] or side == 0:
             raise VaelabError(f"{path}: x has shape {list(x.shape)}; {x.shape[1]} pixels per "
                               "row is not a square image; save x as [N, H, W]")
         x = x.reshape(x.shape[0], side, side)
-    if x.ndim != 3:
+    if x.ndim not in (3, 4):
         raise VaelabError(f"{path}: x has shape {list(x.shape)}; expected [N, H, W] or "
-                          "[N, H*W] grey images")
+                          "[N, H*W] grey images, or [N, H, W, 3] / [N, 3, H, W] colour images")
     if 0 in x.shape:
         raise VaelabError(f"{path}: x has shape {list(x.shape)}, which holds no pixels")
     if x.dtype == np.bool_:
@@ -216,6 +219,21 @@ def _npz_images(path: Path, x: np.ndarray) -> np.ndarray:
                               "divide by 255 or save uint8 values 0..255")
         return np.rint(x.astype(np.float64) * 255.0).astype(np.uint8)
     raise VaelabError(f"{path}: x has dtype {x.dtype}; save uint8 0..255 or float in [0, 1]")
+
+
+def _channels_first(path: Path, x: np.ndarray) -> np.ndarray:
+    """[N, C, H, W] of a 4-D x stored channels-last [N, H, W, C] or channels-first
+    [N, C, H, W], with C = 1 (grey) or 3 (RGB): the layout is told by where the 1 or 3 is."""
+    last, first = x.shape[3] in (1, 3), x.shape[1] in (1, 3)
+    if last and first:
+        raise VaelabError(f"{path}: x has shape {list(x.shape)}, which reads both as "
+                          "[N, H, W, C] and [N, C, H, W]; save images of at least 4×4 pixels")
+    if last:
+        return np.moveaxis(x, 3, 1)
+    if first:
+        return x
+    raise VaelabError(f"{path}: x has shape {list(x.shape)}; 4-D images need 1 (grey) or 3 "
+                      "(RGB) channels, as [N, H, W, C] or [N, C, H, W] (drop an alpha channel)")
 
 
 def _npz_labels(path: Path, y: np.ndarray, n: int) -> np.ndarray:

@@ -1,5 +1,6 @@
 """From a DataConfig to tensors on the device: train/validation/test splits, flattened to
-[N, D] float32 in [0, 1], converted from uint8 exactly once (DESIGN rule 6).
+[N, D] float32 in [0, 1] (D = C·H·W, channel-major: vaelab/shapes.py), converted from
+uint8 exactly once (DESIGN rule 6).
 
 Splits: validation is a seeded random ``val_fraction`` of the *training file*
 (``torch.randperm`` on a CPU generator seeded with ``split_seed``, so every device and
@@ -17,6 +18,9 @@ Binarisation (``--binarize``, BINARIZE_MODES; the numbers each mode is comparabl
   threshold  x/255 > 0.5 once, here, for all splits: comparable with neither;
   static     the old name of ``threshold`` (config files and stored runs still say it).
 
+Every mode but ``none`` reads a pixel as the probability of a binary pixel of a grey
+image; colour images (C > 1) have no such reading, so they are refused (``none`` only).
+
 The fixed draw has a random stream of its own (``fixed_binarization``), so every metric,
 every ``--seed`` and the validation during training score the very same binary images,
 and no Monte Carlo seed can reproduce or overlap its numbers.
@@ -25,6 +29,7 @@ and no Monte Carlo seed can reproduce or overlap its numbers.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +72,7 @@ class TensorSplit:
     """One split, ready for the model."""
 
     name: str  # "train", "val" or "test"
-    x: torch.Tensor  # float32 [N, D] in [0, 1], D = H * W, on the device
+    x: torch.Tensor  # float32 [N, D] in [0, 1], D = C·H·W, on the device
     y: torch.Tensor | None  # int64 [N] on the device, or None for unlabelled data
 
     def __len__(self) -> int:
@@ -82,14 +87,14 @@ class PreparedData:
     train: TensorSplit
     val: TensorSplit | None  # None when val_fraction == 0
     test: TensorSplit
-    image_shape: tuple[int, int]  # (H, W); x rows are images flattened in C order
+    image_shape: tuple[int, int, int]  # (C, H, W); x rows are images flattened in C order
     classes: list[str] | None
     source: str
     binarize: str  # a key of BINARIZE_MODES, never an alias
 
     @property
     def dim(self) -> int:
-        return self.image_shape[0] * self.image_shape[1]
+        return math.prod(self.image_shape)
 
     def eval_split(self, name: str) -> TensorSplit | None:
         """The split as evaluation (every metric, validation during training) sees it:
@@ -167,6 +172,10 @@ def prepare_data(cfg: DataConfig, device: torch.device | str = "cpu") -> Prepare
         raise VaelabError(f"{cfg.dataset}: test images are {test_set.image_shape} but training "
                           f"images are {train_set.image_shape} ({test_set.source} vs "
                           f"{train_set.source}); use files with one image size")
+    channels = train_set.image_shape[0]
+    if channels > 1 and binarize != "none":
+        raise VaelabError(f"--binarize {cfg.binarize} draws binary pixels of grey images, but "
+                          f"{cfg.dataset} has {channels} channels (colour); use --binarize none")
 
     train_idx, val_idx = split_indices(len(train_set), cfg.val_fraction, cfg.split_seed)
     if len(train_idx) == 0:

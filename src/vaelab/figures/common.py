@@ -3,7 +3,8 @@ generators, class names, run-compatibility checks and the PNG/GIF writers.
 
 Figures are built on ``matplotlib.figure.Figure`` directly (no pyplot): no global state,
 no backend needed, safe in threads and headless, and a notebook still shows the returned
-figure. Grey images always use a fixed scale, 0 = black and 1 = white.
+figure. Grey images always use a fixed scale, 0 = black and 1 = white; colour images
+(3 channels, [C, H, W] as everywhere in vaelab) are drawn as RGB with the same [0, 1] scale.
 """
 
 from __future__ import annotations
@@ -108,19 +109,42 @@ def new_figure(width: float, height: float, text: str | None, *, compress: bool 
 # -- image grids ------------------------------------------------------------------------
 def tile(images: torch.Tensor | np.ndarray, ncols: int, pad: int = 2,
          pad_value: float = 1.0) -> np.ndarray:
-    """[N, H, W] images in [0,1] → one [rows·(H+pad)+pad, cols·(W+pad)+pad] array."""
+    """Images in [0,1], [N, H, W] grey or [N, C, H, W] with C = 1 or 3, → one grid
+    [rows·(H+pad)+pad, cols·(W+pad)+pad] (grey) or the same with a last axis of 3 (RGB,
+    ready for imshow and PIL)."""
     if isinstance(images, torch.Tensor):
         images = images.detach().float().cpu().numpy()
     images = np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0)
-    n, h, w = images.shape
+    if images.ndim == 4:
+        images = _channels_last(images)  # [N, H, W] or [N, H, W, 3]
+    n, h, w = images.shape[:3]
     nrows = math.ceil(n / ncols)
-    grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad), pad_value,
-                   dtype=np.float32)
+    grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, *images.shape[3:]),
+                   pad_value, dtype=np.float32)
     for i in range(n):
         r, c = divmod(i, ncols)
         top, left = pad + r * (h + pad), pad + c * (w + pad)
         grid[top:top + h, left:left + w] = images[i]
     return grid
+
+
+def _channels_last(images: np.ndarray) -> np.ndarray:
+    """[N, C, H, W] → [N, H, W] (C = 1) or [N, H, W, 3] (C = 3)."""
+    channels = images.shape[1]
+    if channels == 1:
+        return images[:, 0]
+    if channels == 3:
+        return np.moveaxis(images, 1, -1)
+    raise VaelabError(f"figures draw grey (1 channel) or RGB (3 channel) images, but these "
+                      f"have {channels} channels")
+
+
+def show_image(ax: Axes, grid: np.ndarray) -> None:
+    """imshow of a tiled grid: grey [H, W] on the fixed grey scale, RGB [H, W, 3] as is."""
+    if grid.ndim == 3:
+        ax.imshow(grid, interpolation="nearest")
+    else:
+        ax.imshow(grid, **GREY)
 
 
 def grid_pad(image_shape: Sequence[int]) -> int:
@@ -131,13 +155,15 @@ def show_grid(ax: Axes, images: torch.Tensor | np.ndarray, *,
               row_labels: Sequence[str] | None = None,
               col_labels: Sequence[str] | None = None, title: str | None = None,
               label_size: float = 8) -> None:
-    """Draw images [R, C, H, W] as one grey grid on ``ax`` (0 = black, 1 = white), with
-    labels beside the rows and above the columns."""
+    """Draw images [R, Cols, C, H, W] (or grey [R, Cols, H, W]) as one grid on ``ax``
+    (grey: 0 = black, 1 = white; RGB as is), with labels beside the rows and above the
+    columns."""
     if isinstance(images, torch.Tensor):
         images = images.detach().float().cpu().numpy()
-    rows, cols, h, w = images.shape
+    rows, cols = images.shape[:2]
+    h, w = images.shape[-2:]
     pad = grid_pad((h, w))
-    ax.imshow(tile(images.reshape(rows * cols, h, w), ncols=cols, pad=pad), **GREY)
+    show_image(ax, tile(images.reshape(rows * cols, *images.shape[2:]), ncols=cols, pad=pad))
     for spine in ax.spines.values():
         spine.set_visible(False)
     ax.tick_params(length=0, labelsize=label_size)
@@ -160,7 +186,7 @@ def grid_figure(images: torch.Tensor | np.ndarray, title: str, text: str, *,
                 row_labels: Sequence[str] | None = None,
                 col_labels: Sequence[str] | None = None, cell: float = CELL,
                 label_inches: float | None = None) -> Figure:
-    """A figure holding one labelled image grid [R, C, H, W], sized so that every image
+    """A figure holding one labelled image grid [R, Cols, C, H, W], sized so that every image
     gets ``cell`` inches (readable at any image size)."""
     rows, cols = images.shape[:2]
     left = label_inches if label_inches is not None else (

@@ -148,7 +148,7 @@ def samples(run: Run, n: int = 64, seed: int = 0, source: str | None = None,
 
 
 def _as_grid(images: torch.Tensor, nrows: int, ncols: int) -> torch.Tensor:
-    """[n, H, W] → [nrows, ncols, H, W], padded with white."""
+    """[n, C, H, W] → [nrows, ncols, C, H, W], padded with white."""
     n = images.shape[0]
     blank = torch.ones(nrows * ncols - n, *images.shape[1:], device=images.device)
     return torch.cat([images, blank]).reshape(nrows, ncols, *images.shape[1:])
@@ -167,7 +167,7 @@ def tableau_compare(runs: Sequence[Run], n: int = 16, split: str = "test") -> Fi
         # Each run reconstructs the images as it was trained to see them (its binarisation).
         x = split_of(run, split).x[:n]
         columns.append(run.model.reconstruct(x).to(columns[0].device))
-    images = torch.stack(columns, dim=1)  # [n, 1 + runs, H, W]
+    images = torch.stack(columns, dim=1)  # [n, 1 + runs, C, H, W]
     # Run names wrapped to the column width (at hyphens where possible), then the z size.
     col_labels = ["original"] + ["\n".join(textwrap.wrap(run_label(run, 30), 11)[:3])
                                  + f"\nz={run.model.latent_dim}" for run in runs]

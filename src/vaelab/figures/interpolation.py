@@ -112,7 +112,7 @@ def interpolation_compare(runs: Sequence[Run], pairs: int = 4,
                 who = f"{run_label(run, 14)} " if len(runs) > 1 else ""
                 first_row = name == "linear" and run is runs[0]
                 row_labels.append(f"{pair}: {who}{name}" if first_row else f"{who}{name}")
-    images = torch.stack(rows)  # [pairs·runs·2, steps + 2, H, W]
+    images = torch.stack(rows)  # [pairs·runs·2, steps + 2, C, H, W]
     col_labels = ["x_a"] + [f"{v:.2f}" for v in t.tolist()] + ["x_b"]
     if len(runs) == 1:
         text = caption(runs[0], "decoder means along the path between posterior means "

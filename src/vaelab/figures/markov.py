@@ -39,8 +39,8 @@ class ChainWarning(UserWarning):
 
 @dataclass
 class Chain:
-    means: torch.Tensor  # [steps + 1, chains, H, W]: step 0 is the start, then E[x|z_t]
-    states: torch.Tensor  # [steps + 1, chains, H, W]: the chain's x_t (sampled pixels)
+    means: torch.Tensor  # [steps + 1, chains, C, H, W]: step 0 is the start, then E[x|z_t]
+    states: torch.Tensor  # [steps + 1, chains, C, H, W]: the chain's x_t (sampled pixels)
     problems: list[str] = field(default_factory=list)
 
 
@@ -107,11 +107,13 @@ def strip_steps(steps: int) -> list[int]:
 
 
 def gif_frames(frames: torch.Tensor, every: int, steps: int, note: str) -> list[np.ndarray]:
-    """[T, chains, H, W] → one uint8 image per shown step: the chains side by side
-    (upscaled so an MNIST digit is ~84 px), under a band naming the step."""
+    """[T, chains, C, H, W] → one uint8 image per shown step (grey, or RGB for colour):
+    the chains side by side (upscaled so an MNIST digit is ~84 px), under a band naming the
+    step."""
     from PIL import Image, ImageDraw
 
-    t_all, chains, h, w = frames.shape
+    t_all, chains = frames.shape[:2]
+    h = frames.shape[-2]
     scale = max(1, math.ceil(84 / h))
     ncols = min(chains, 8)
     out = []
@@ -119,11 +121,13 @@ def gif_frames(frames: torch.Tensor, every: int, steps: int, note: str) -> list[
         grid = tile(frames[t], ncols=ncols, pad=max(1, h // 14))
         # 64 grey levels: invisible on smooth decoder means, ~35% smaller GIF files.
         levels = np.rint(grid * 63) * (255 / 63)
-        image = Image.fromarray(np.rint(levels).astype(np.uint8))  # 2-D uint8: mode L
+        # 2-D uint8 is mode L (grey), [H, W, 3] uint8 mode RGB.
+        image = Image.fromarray(np.rint(levels).astype(np.uint8))
         image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
-        canvas = Image.new("L", (max(image.width, 260), image.height + 18), color=255)
+        white, black = (255, 0) if image.mode == "L" else ((255,) * 3, (0,) * 3)
+        canvas = Image.new(image.mode, (max(image.width, 260), image.height + 18), color=white)
         canvas.paste(image, (0, 18))
-        ImageDraw.Draw(canvas).text((4, 3), f"step {t}/{steps} - {note}", fill=0)
+        ImageDraw.Draw(canvas).text((4, 3), f"step {t}/{steps} - {note}", fill=black)
         out.append(np.asarray(canvas))
     return out
 
@@ -144,7 +148,7 @@ def markov_chain(run: Run, steps: int = 100, chains: int = 8, start: str = "nois
                       sample_pixels=sample_pixels)
     frames = chain.means if show == "mean" else chain.states
     shown = strip_steps(steps)
-    images = frames[shown].transpose(0, 1)  # [chains, shown steps, H, W]
+    images = frames[shown].transpose(0, 1)  # [chains, shown steps, C, H, W]
     what = "decoder means E[x|z_t]" if show == "mean" else "sampled pixels x_t"
     draw = "x ~ p(x|z)" if sample_pixels else "x = E[x|z]"
     title = (f"Encode–decode Markov chain x → z ~ q(z|x) → {draw}: {images.shape[0]} chains "

@@ -1,7 +1,12 @@
 """Decoder likelihoods p(x|z): one module per family, registered in LIKELIHOODS
 (vaelab/concepts.py)."""
 
-from vaelab.likelihoods import bernoulli, location_scale, perceptual  # noqa: F401  (register)
+from vaelab.likelihoods import (  # noqa: F401  (register)
+    bernoulli,
+    discretized_logistic,
+    location_scale,
+    perceptual,
+)
 from vaelab.likelihoods.base import LIKELIHOODS, Likelihood, check_unit_interval
 
 

@@ -26,8 +26,9 @@ class Likelihood(nn.Module):
     examples: list[dict] = [{}]
 
     params_per_pixel: int = 1
-    # Where one pixel lives: "binary" {0, 1}, "unit-interval" [0, 1] or "real" ℝ. The
-    # contract tests integrate the density over it and expect 1.
+    # Where one pixel lives: "binary" {0, 1}, "8-bit" {k/255 : k = 0..255},
+    # "unit-interval" [0, 1] or "real" ℝ. The contract tests integrate the density over it
+    # (sum it over a discrete support) and expect 1.
     support: str = "real"
     # False for losses that are not normalised densities (BCE on grey data is still a
     # density only for binary data; perceptual is never one): then the "ELBO" is not a

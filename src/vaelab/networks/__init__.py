@@ -1,7 +1,7 @@
 """Encoder/decoder networks: one module per family, registered in NETWORKS
 (vaelab/concepts.py)."""
 
-from vaelab.networks import conv, mlp  # noqa: F401  (register)
+from vaelab.networks import conv, mlp, resnet  # noqa: F401  (register)
 from vaelab.networks.base import (
     ACTIVATIONS,
     INITS,

@@ -12,6 +12,7 @@ from typing import Any
 from vaelab.describe import describe_model
 from vaelab.report.cells import Cell, fmt, joined, section
 from vaelab.report.reader import RunData
+from vaelab.shapes import describe_shape
 
 BADGES = {"finished": "ok", "failed": "bad"}
 
@@ -27,7 +28,9 @@ def dataset_text(config: dict[str, Any], info: dict[str, Any]) -> str:
     data, described = section(config, "data"), section(info, "data")
     text = str(data.get("dataset"))
     if described:
-        shape = joined(described.get("image_shape", []), "×")
+        stored = described.get("image_shape") or []
+        # (C, H, W) since colour images; runs stored before say (H, W): grey.
+        shape = describe_shape(stored) if len(stored) in (2, 3) else joined(stored, "×")
         text += (f": {fmt(described.get('n_train'))} train / {fmt(described.get('n_val'))} "
                  f"val / {fmt(described.get('n_test'))} test images, {shape}")
     text += f"; binarization {data.get('binarize')}"
