@@ -16,7 +16,8 @@ from vaelab.cli.common import print_metrics, terminal_console
 from vaelab.errors import VaelabError
 from vaelab.metrics.shown import Number
 
-METRIC_HELP = ("Comma-separated metrics: elbo, iw-nll, collapse, fid, probe "
+METRIC_HELP = ("Comma-separated metrics: elbo, iw-nll, collapse, fid, prdc, probe, "
+               "disentanglement "
                "[default: the cheap ones: elbo,collapse,probe].")
 
 
@@ -36,7 +37,7 @@ def _positive(name: str, value: int) -> int:
 @click.option("--iw-samples", type=int, default=5000, show_default=True,
               help="k of the importance-sampled NLL (5000 as in the literature).")
 @click.option("--fid-samples", type=int, default=10000, show_default=True,
-              help="Samples decoded for FID and the Inception-style score.")
+              help="Samples decoded for FID, the Inception-style score and prdc.")
 @click.option("--sampler", default="prior", show_default=True, metavar="NAME",
               help="fid: where the samples' z come from: prior, or gmm (a Gaussian mixture "
                    "fitted to the training posterior means, stored in RUN_DIR/samplers/).")
@@ -135,6 +136,7 @@ def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
         fid_options["sampler"] = fitted_sampler(run, sampler, components=components)
     options: dict[str, dict[str, Any]] = {"iw-nll": {"k": iw_samples},
                                           "fid": fid_options,
+                                          "prdc": {"n_samples": fid_samples},
                                           "elbo": {"per_class": per_class}}
     results = run_metrics(run.model, data, names, seed=seed, split=split,
                           batch_size=batch_size, progress=not quiet,  # stderr: --json too

@@ -16,12 +16,13 @@ from vaelab.metrics import (  # noqa: F401  (registers)
     elbo,
     fid,
     iw_nll,
+    prdc,
     probe,
 )
 from vaelab.metrics.base import METRICS, Metric, check_applicable
 from vaelab.model import VAE
 
-ORDER = ["elbo", "iw-nll", "collapse", "fid", "probe", "disentanglement"]  # the order of tables and --all
+ORDER = ["elbo", "iw-nll", "collapse", "fid", "prdc", "probe", "disentanglement"]  # the order of tables and --all
 
 
 def metric_names() -> list[str]:
