@@ -49,7 +49,8 @@ def npz_cfg(path: Path, **changes: object) -> DataConfig:
 
 
 def test_registry() -> None:
-    assert DATASETS.names() == ["mnist", "fashion-mnist", "idx", "digits", "csv", "npz"]
+    assert DATASETS.names() == ["mnist", "fashion-mnist", "idx", "digits", "csv", "npz",
+                              "dsprites", "shapes"]
     for name, cls in DATASETS.items():
         assert cls.name == name and cls.description
     with pytest.raises(VaelabError, match="unknown dataset 'mnsit' \\(did you mean 'mnist'"):

@@ -1,5 +1,6 @@
 """Data: find, read, split and binarise image datasets (see DESIGN.md, "Data")."""
 
+from vaelab.data import dsprites, shapes  # noqa: F401  (register the factor data sets)
 from vaelab.data.datasets import (
     DATASETS,
     Dataset,
@@ -9,7 +10,6 @@ from vaelab.data.datasets import (
     holdout_indices,
     load_images,
 )
-from vaelab.data import dsprites, shapes  # noqa: F401  (register the factor data sets)
 from vaelab.data.files import parse_kaggle_csv, parse_npz
 from vaelab.data.idx import parse_idx, read_idx, read_idx_header
 from vaelab.data.locate import (

@@ -22,7 +22,8 @@ from vaelab.metrics import (  # noqa: F401  (registers)
 from vaelab.metrics.base import METRICS, Metric, check_applicable
 from vaelab.model import VAE
 
-ORDER = ["elbo", "iw-nll", "collapse", "fid", "prdc", "probe", "disentanglement"]  # the order of tables and --all
+# The order of tables and --all.
+ORDER = ["elbo", "iw-nll", "collapse", "fid", "prdc", "probe", "disentanglement"]
 
 
 def metric_names() -> list[str]:
