@@ -95,3 +95,29 @@ def test_prdc_gather_on_any_feature_network(shapes_run):
         assert 0.0 <= stats[key] <= 1.0
     with pytest.raises(VaelabError, match="more than 5 samples"):
         prdc.gather(shapes_run.model, shapes_run.data, n_samples=5, classifier=(net, {}))
+
+
+def test_eval_cli_reports_the_six_scores_as_json(shapes_run, monkeypatch, capsys):
+    import json
+
+    from conftest import run_cli
+
+    code, stdout, err = run_cli(monkeypatch, capsys, "eval", shapes_run.path, "--metrics",
+                                "disentanglement", "--json", "--quiet")
+    assert code == 0, err
+    stats = json.loads(stdout)["test"]["disentanglement"]
+    for name in ("beta_vae", "factor_vae", "mig", "sap", "dci", "modularity", "explicitness"):
+        assert stats[name]["estimator"], name
+    assert stats["mig"]["bins"] == 20 and stats["beta_vae"]["group"] == 64
+
+
+def test_eval_cli_refuses_disentanglement_without_factors(tmp_path, monkeypatch, capsys):
+    from conftest import run_cli
+
+    run = vaelab.train(out=tmp_path / "digits", progress=False, figures=False,
+                       dataset="digits", subset=100, hidden="8", latent_dim=2, epochs=1)
+    code, _, err = run_cli(monkeypatch, capsys, "eval", run.path, "--metrics",
+                           "disentanglement", "--quiet")
+    assert code != 0
+    assert "needs ground-truth factors, which digits does not have" in err
+    assert len(err.strip().splitlines()) == 1
