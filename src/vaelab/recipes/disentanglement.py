@@ -71,20 +71,22 @@ def seed_vs_model_spread(scores: dict[str, list[list[float]]]) -> tuple[bool | N
     mean over models of the std over seeds, and the std over models of the seed means."""
     if len(scores) < 2 or any(len(runs) < 2 for runs in scores.values()):
         return None, "needs at least two models with two finished seeds each"
-    within, between, parts = [], [], []
+    comparable, judged, parts = 0, 0, []
     for s, (label, _) in enumerate(SCORES):
         seed_std = float(np.mean([np.std([run[s] for run in runs], ddof=1)
                                   for runs in scores.values()]))
         model_std = float(np.std([np.mean([run[s] for run in runs])
                                   for runs in scores.values()], ddof=1))
-        within.append(seed_std)
-        between.append(model_std)
         parts.append(f"{label} {seed_std:.3f} vs {model_std:.3f}")
-    # "Comparable": the seed spread is at least half the model spread for most scores.
-    comparable = sum(w >= 0.5 * b for w, b in zip(within, between, strict=True))
-    return (comparable * 2 > len(SCORES),
+        if seed_std == model_std == 0.0:
+            continue  # a score equal in every run says nothing about either spread
+        judged += 1
+        comparable += seed_std >= 0.5 * model_std  # "comparable": at least half
+    if judged == 0:
+        return None, "every score is the same in every run: " + "; ".join(parts)
+    return (comparable * 2 > judged,
             f"std over seeds (mean over models) vs std over models: {'; '.join(parts)}; "
-            f"comparable (seed ≥ ½ model) for {comparable} of {len(SCORES)}")
+            f"comparable (seed ≥ ½ model) for {comparable} of {judged} non-constant scores")
 
 
 def metric_agreement(scores: dict[str, list[list[float]]]) -> tuple[bool | None, str]:
@@ -102,10 +104,14 @@ def metric_agreement(scores: dict[str, list[list[float]]]) -> tuple[bool | None,
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a constant score has no rank correlation
             rho = spearmanr(table[:, a], table[:, b]).statistic
-        rhos.append(0.0 if np.isnan(rho) else float(rho))
+        if not np.isnan(rho):
+            rhos.append(float(rho))
+    if not rhos:
+        return None, f"the scores are constant across the {len(runs)} runs"
     median = float(np.median(rhos))
-    return median >= 0.3, (f"median Spearman ρ over the 10 pairs of BetaVAE, FactorVAE, "
-                           f"MIG, SAP, DCI-D across {len(runs)} runs: {median:.2f} (range "
+    return median >= 0.3, (f"median Spearman ρ over {len(rhos)} pairs of BetaVAE, "
+                           f"FactorVAE, MIG, SAP, DCI-D (pairs with a constant score left "
+                           f"out) across {len(runs)} runs: {median:.2f} (range "
                            f"{min(rhos):.2f} to {max(rhos):.2f})")
 
 
