@@ -10,8 +10,9 @@ The constant ``color`` column (one value) is dropped, as disentanglement_lib doe
 a factor with one value carries no information (every metric would divide by H = 0).
 
 dSprites has no test split: a fixed, seeded 10% is held out (the same hold-out seed as
-every other source without one). The whole array is 3 GB as uint8; it is read once per
-process (cached) for both splits.
+every other source without one). The whole array is 3 GB as uint8, read once per
+process (cached) for both splits; as float32 on the device the training split is 11 GB
+(``--subset`` for small machines).
 """
 
 from __future__ import annotations
