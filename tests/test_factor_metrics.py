@@ -121,3 +121,13 @@ def test_eval_cli_refuses_disentanglement_without_factors(tmp_path, monkeypatch,
     assert code != 0
     assert "needs ground-truth factors, which digits does not have" in err
     assert len(err.strip().splitlines()) == 1
+    # --all means what the data supports: skipped with a note, not refused. (--all is cut
+    # down to elbo + disentanglement here so the test need not train FID's classifier.)
+    from vaelab import metrics as metrics_package
+
+    monkeypatch.setattr(metrics_package, "parse_metric_names",
+                        lambda text, all_metrics=False: ["elbo", "disentanglement"])
+    code, stdout, err = run_cli(monkeypatch, capsys, "eval", run.path, "--all", "--json",
+                                "--quiet")
+    assert code == 0, err
+    assert "skipped disentanglement: it needs ground-truth factors" in err
