@@ -9,7 +9,8 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 COMPONENT_PACKAGES = ("vaelab.priors", "vaelab.likelihoods", "vaelab.networks",
-                      "vaelab.objectives", "vaelab.data.datasets", "vaelab.posteriors")
+                      "vaelab.objectives", "vaelab.data.datasets", "vaelab.posteriors",
+                      "vaelab.data.dsprites", "vaelab.data.shapes")
 
 
 def modules() -> dict[str, Path]:

@@ -196,7 +196,7 @@ def test_dataset_report(isolated: Path) -> None:
     fake_dataset(isolated / "given" / "fashion-mnist")
     report = {info.name: info for info in dataset_report(str(isolated / "given"))}
     assert set(report) == {"mnist", "fashion-mnist", "idx", "digits", "csv", "npz", "cifar10",
-                           "svhn", "celeba"}
+                           "svhn", "celeba", "dsprites", "shapes"}
     assert report["mnist"].available is False
     assert report["mnist"].where.startswith("not found; would download from https://")
     fashion = report["fashion-mnist"]

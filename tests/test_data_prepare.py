@@ -51,7 +51,7 @@ def npz_cfg(path: Path, **changes: object) -> DataConfig:
 def test_registry() -> None:
     names = DATASETS.names()
     assert names[:6] == ["mnist", "fashion-mnist", "idx", "digits", "csv", "npz"]
-    assert {"cifar10", "svhn", "celeba"} <= set(names)
+    assert {"cifar10", "svhn", "celeba", "dsprites", "shapes"} <= set(names)
     for name, cls in DATASETS.items():
         assert cls.name == name and cls.description
     with pytest.raises(VaelabError, match="unknown dataset 'mnsit' \\(did you mean 'mnist'"):

@@ -10,7 +10,7 @@ from vaelab.recipes.architecture_depth import HIDDEN, STUDY_PARAMETERS
 from vaelab.recipes.base import Finding
 
 NAMES = ["posterior-collapse", "fashion-vae-vs-ae", "architecture-depth", "beta-sweep",
-         "likelihood-and-prior"]
+         "likelihood-and-prior", "disentanglement"]
 
 
 def test_the_five_studies_are_registered():
@@ -62,6 +62,9 @@ class FakeResults(Results):
 
     def metrics(self, point):
         return self.extra.get(point, {})
+
+    def seed_metrics(self, point):
+        return [self.extra[point]] if point in self.extra else []
 
     def config(self, point):
         return {"config": {"likelihood": {"sigma": 0.5 ** 0.5}}, "parameters": {}}

@@ -17,7 +17,7 @@ from typing import Any
 
 from vaelab.registry import Registry
 
-DATASETS: Registry[Any] = Registry("dataset", package="vaelab.data.datasets")
+DATASETS: Registry[Any] = Registry("dataset", package="vaelab.data")
 NETWORKS: Registry[Any] = Registry("network", package="vaelab.networks")
 LIKELIHOODS: Registry[Any] = Registry("likelihood", package="vaelab.likelihoods")
 PRIORS: Registry[Any] = Registry("prior", package="vaelab.priors")

@@ -16,7 +16,8 @@ from vaelab.cli.common import print_metrics, terminal_console
 from vaelab.errors import VaelabError
 from vaelab.metrics.shown import Number
 
-METRIC_HELP = ("Comma-separated metrics: elbo, iw-nll, collapse, fid, probe "
+METRIC_HELP = ("Comma-separated metrics: elbo, iw-nll, collapse, fid, prdc, probe, "
+               "disentanglement "
                "[default: the cheap ones: elbo,collapse,probe].")
 
 
@@ -36,7 +37,7 @@ def _positive(name: str, value: int) -> int:
 @click.option("--iw-samples", type=int, default=5000, show_default=True,
               help="k of the importance-sampled NLL (5000 as in the literature).")
 @click.option("--fid-samples", type=int, default=10000, show_default=True,
-              help="Samples decoded for FID and the Inception-style score.")
+              help="Samples decoded for FID, the Inception-style score and prdc.")
 @click.option("--sampler", default="prior", show_default=True, metavar="NAME",
               help="fid: where the samples' z come from: prior, or gmm (a Gaussian mixture "
                    "fitted to the training posterior means, stored in RUN_DIR/samplers/).")
@@ -71,6 +72,12 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
     # Every user error is found before anything is computed or written.
     names = parse_metric_names(metric_list, all_metrics=all_metrics)
     explicit = metric_list is not None or all_metrics
+    # --all means every metric the run's data supports: one that needs ground-truth
+    # factors is skipped (with a note) on data without them, not refused.
+    from vaelab.metrics import METRICS
+
+    optional = set() if metric_list is not None else {
+        name for name in names if METRICS.get(name).needs_factors}
     _positive("--iw-samples", iw_samples)
     if fid_samples < 2:
         raise VaelabError(f"--fid-samples must be >= 2 (FID fits a covariance), got "
@@ -91,13 +98,15 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
             except WriteError:
                 pass  # an unwritable run has no other writer; the results are printed
         _evaluate(run_dir, names, explicit, iw_samples, fid_samples, per_class, seed,
-                  as_json, checkpoint, split, batch_size, device, quiet, sampler, components)
+                  as_json, checkpoint, split, batch_size, device, quiet, sampler, components,
+                  optional)
 
 
 def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
               fid_samples: int, per_class: bool | None, seed: int, as_json: bool,
               checkpoint: str, split: str, batch_size: int | None, device: str,
-              quiet: bool, sampler: str, components: int | None) -> None:
+              quiet: bool, sampler: str, components: int | None,
+              optional: set[str] = frozenset()) -> None:
     from vaelab import rundir
     from vaelab.metrics import METRICS, results_section, section_key, store_results
     from vaelab.metrics import evaluate as run_metrics
@@ -124,7 +133,7 @@ def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
     for name in list(names):  # degenerate data: refuse what was asked for, skip defaults
         reason = METRICS.get(name).unmet(data, split)
         if reason is not None:
-            if explicit:
+            if explicit and name not in optional:
                 raise VaelabError(f"metric {name} {reason} ({run_dir}); leave it out of "
                                   "--metrics or train on more data")
             skipped.append(f"{name}: it {reason}")
@@ -135,6 +144,7 @@ def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
         fid_options["sampler"] = fitted_sampler(run, sampler, components=components)
     options: dict[str, dict[str, Any]] = {"iw-nll": {"k": iw_samples},
                                           "fid": fid_options,
+                                          "prdc": {"n_samples": fid_samples},
                                           "elbo": {"per_class": per_class}}
     results = run_metrics(run.model, data, names, seed=seed, split=split,
                           batch_size=batch_size, progress=not quiet,  # stderr: --json too

@@ -1,5 +1,6 @@
 """Data: find, read, split and binarise image datasets (see DESIGN.md, "Data")."""
 
+from vaelab.data import dsprites, shapes  # noqa: F401  (register the factor data sets)
 from vaelab.data.datasets import (
     DATASETS,
     Dataset,

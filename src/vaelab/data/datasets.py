@@ -84,6 +84,11 @@ class ImageSet:
     labels: torch.Tensor | None  # int64 [N], or None for unlabelled data
     source: str  # where it was loaded from, for the run's record
     classes: list[str] | None = None  # class names indexed by label, when known
+    # Ground-truth generative factors, where the data set knows them (dsprites, shapes):
+    # the class index of each factor [N, K] int64, its value [N, K] float64, and names.
+    factors: torch.Tensor | None = None
+    factor_values: torch.Tensor | None = None
+    factor_names: list[str] | None = None
 
     def __post_init__(self) -> None:
         # Internal contract (a violation is a vaelab bug, so not a VaelabError).
@@ -96,6 +101,14 @@ class ImageSet:
                                         or self.labels.shape != self.images.shape[:1]):
             raise ValueError(f"ImageSet.labels must be int64 [{len(self.images)}], got "
                              f"{self.labels.dtype} {list(self.labels.shape)}")
+        if self.factors is not None:
+            k = len(self.factor_names or [])
+            if (self.factors.dtype != torch.int64 or self.factors.shape != (len(self), k)
+                    or self.factor_values is None
+                    or self.factor_values.shape != self.factors.shape):
+                raise ValueError(f"ImageSet.factors must be int64 [{len(self)}, {k}] with "
+                                 f"values of the same shape, got {self.factors.dtype} "
+                                 f"{list(self.factors.shape)}")
 
     def __len__(self) -> int:
         return self.images.shape[0]

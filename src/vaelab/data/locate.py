@@ -309,3 +309,60 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+
+# ---- single-file datasets (dsprites): the same search order, mirrors and checks ----
+
+@dataclass(frozen=True)
+class FileRemote:
+    """A dataset published as one file: its name, canonical mirrors, and MD5."""
+
+    filename: str
+    mirrors: tuple[str, ...]
+    md5: str
+
+
+def find_file(name: str, filename: str, data_dir: str | Path | None = None) -> Path | None:
+    """The first searched folder's ``filename`` (search order as for IDX sets), or None."""
+    for folder in search_folders(name, data_dir):
+        if (folder / filename).is_file():
+            return folder / filename
+    return None
+
+
+def locate_file(name: str, remote: FileRemote, data_dir: str | Path | None = None, *,
+                download: bool = True, mirror: str | None = None,
+                checksum: str | None = None, progress: bool = True) -> Path:
+    """``remote.filename`` from the searched folders, else downloaded into the cache from
+    the mirrors (``mirror``/``$VAELAB_MIRROR`` replaces them, ``{name}`` filled in) and
+    checked against ``checksum`` (default: the canonical MD5) before it is moved into place.
+    Raises one VaelabError line saying where to put the file."""
+    found = find_file(name, remote.filename, data_dir)
+    if found is not None:
+        return found
+
+    def missing(reason: str) -> VaelabError:
+        folders = "; ".join(str(f) for f in search_folders(name, data_dir))
+        return VaelabError(f"dataset {name} not found and {reason}. Put {remote.filename} in "
+                           f"one of: {folders}; or set ${ENV_DATA} to a folder holding "
+                           f"{name}/, or pass --data-dir FOLDER")
+
+    if not download:
+        raise missing("downloading is switched off")
+    override = mirror or os.environ.get(ENV_MIRROR)
+    bases = [override.replace("{name}", name)] if override else list(remote.mirrors)
+    target = cache_dir(name) / remote.filename
+    failures = []
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise missing(f"cannot create {target.parent}: {err.strerror or err}") from None
+    for base in bases:
+        url = (base if base.endswith("/") else base + "/") + remote.filename
+        try:
+            _download(url, target, (checksum or remote.md5).lower(), progress=progress)
+            return target
+        except _DownloadFailed as err:
+            failures.append(f"{url}: {err}")
+    _remove_if_empty(target.parent)
+    raise missing(f"download failed: {'; '.join(failures)}")

@@ -74,6 +74,10 @@ class TensorSplit:
     name: str  # "train", "val" or "test"
     x: torch.Tensor  # float32 [N, D] in [0, 1], D = C·H·W, on the device
     y: torch.Tensor | None  # int64 [N] on the device, or None for unlabelled data
+    # Ground-truth factors where the data set has them (ImageSet.factors): class indices
+    # int64 [N, K] and values float64 [N, K], on the CPU (only metrics read them).
+    factors: torch.Tensor | None = None
+    factor_values: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -91,6 +95,7 @@ class PreparedData:
     classes: list[str] | None
     source: str
     binarize: str  # a key of BINARIZE_MODES, never an alias
+    factor_names: list[str] | None = None  # names of the factors' columns, when known
 
     @property
     def dim(self) -> int:
@@ -116,6 +121,7 @@ class PreparedData:
             "n_test": len(self.test),
             "binarize": self.binarize,
             "classes": self.classes,
+            **({"factors": self.factor_names} if self.factor_names else {}),
         }
 
 
@@ -212,6 +218,7 @@ def prepare_data(cfg: DataConfig, device: torch.device | str = "cpu") -> Prepare
         classes=train_set.classes,
         source=source,
         binarize=binarize,
+        factor_names=train_set.factor_names,
     )
 
 
@@ -225,6 +232,11 @@ def _to_split(name: str, images: ImageSet, idx: torch.Tensor, device: torch.devi
     else:
         x = pixels.to(torch.float32).div_(255.0)
     y = None if images.labels is None else images.labels.index_select(0, idx).to(device)
-    split = TensorSplit(name=name, x=x, y=y)
+    factors = values = None
+    if images.factors is not None:
+        cpu_idx = idx.cpu()
+        factors = images.factors.index_select(0, cpu_idx)
+        values = images.factor_values.index_select(0, cpu_idx)
+    split = TensorSplit(name=name, x=x, y=y, factors=factors, factor_values=values)
     # The draw dynamic binarisation is scored on, so the two modes share val/test images.
     return fixed_binarization(split) if binarize == "fixed" else split

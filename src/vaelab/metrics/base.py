@@ -49,6 +49,7 @@ class Metric:
     # split (a classifier or probe cannot be fitted on one class).
     min_images: int = 1
     min_classes: int = 0
+    needs_factors: bool = False  # ground-truth generative factors (dsprites, shapes)
 
     def unmet(self, data: PreparedData, split: str) -> str | None:
         """Why this metric cannot run on ``split`` of ``data`` (one phrase), or None."""
@@ -59,6 +60,9 @@ class Metric:
                     f"{'s' if self.min_images > 1 else ''}, the run has {count}")
         if self.needs_labels and scored.y is None:
             return f"needs class labels, the {split} split has none"
+        if self.needs_factors and (scored.factors is None or data.train.factors is None):
+            return (f"needs ground-truth factors, which {data.dataset} does not have (train "
+                    "on a factor data set: --dataset shapes or dsprites)")
         if self.min_classes:
             train_y = data.train.y
             if train_y is None:
@@ -76,7 +80,7 @@ METRICS: Registry[Metric] = Registry("metric")
 def register(name: str, *, key: str | None, cheap: bool, needs_labels: bool = False,
              help: str, title: str = "", numbers: tuple[Number, ...] = (),
              breakdowns: tuple[Breakdown, ...] = (), caveat: Callable[[dict], str] | None = None,
-             min_images: int = 1, min_classes: int = 0
+             min_images: int = 1, min_classes: int = 0, needs_factors: bool = False
              ) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
     for number in numbers:  # a declaration that points elsewhere is a bug: fail at import
         if key is not None and number.path[:1] != (key,):
@@ -88,7 +92,8 @@ def register(name: str, *, key: str | None, cheap: bool, needs_labels: bool = Fa
                                       needs_labels=needs_labels, help=help,
                                       title=title or name, numbers=tuple(numbers),
                                       breakdowns=tuple(breakdowns), caveat=caveat,
-                                      min_images=min_images, min_classes=min_classes))
+                                      min_images=min_images, min_classes=min_classes,
+                                      needs_factors=needs_factors))
         return gather
 
     return add

@@ -4,6 +4,7 @@
 from vaelab.recipes import (  # noqa: F401  (importing registers the recipes)
     architecture_depth,
     beta_sweep,
+    disentanglement,
     fashion_vae_vs_ae,
     likelihood_and_prior,
     posterior_collapse,

@@ -101,6 +101,13 @@ class Results:
             return {}
         return rundir.read_metrics(path)[0]  # numbers of the current checkpoint only
 
+    def seed_metrics(self, point: str) -> list[dict[str, Any]]:
+        """The current metrics of every finished seed of a point (for per-run findings)."""
+        return [rundir.read_metrics(self.sweep_dir / entry["run"])[0]
+                for entry in self.manifest.get("points", [])
+                if entry["group"] == point and sweep_state.is_done(self.sweep_dir,
+                                                                   entry["name"])]
+
     def history(self, point: str) -> list[dict[str, float]]:
         path = self.run_path(point)
         return [] if path is None else rundir.read_history(path / rundir.HISTORY_FILE)
