@@ -66,7 +66,7 @@ def test_shapes_splits_carry_factors(tmp_path):
     config = Config().replace(dataset="shapes", shapes_size=16, subset=300)
     data = prepare_data(config.data)
     assert data.factor_names == FACTOR_NAMES and data.describe()["factors"] == FACTOR_NAMES
-    assert data.image_shape == (16, 16)
+    assert data.image_shape == (1, 16, 16)
     for split in (data.train, data.val, data.test):
         assert split.factors.shape == (len(split), 5) and split.factors.dtype == torch.int64
         assert split.factor_values.shape == (len(split), 5)
