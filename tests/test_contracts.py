@@ -226,7 +226,7 @@ def test_icdf_inverts_the_sampler(name, options):
 
 
 # -- networks, objectives and every registry: the same contract over declared examples ----
-from vaelab.concepts import DATASETS, NETWORKS, OBJECTIVES, POSTERIORS  # noqa: E402
+from vaelab.concepts import DATASETS, MODELS, NETWORKS, OBJECTIVES, POSTERIORS  # noqa: E402
 
 NETWORK_CASES = examples_of(NETWORKS)
 OBJECTIVE_CASES = examples_of(OBJECTIVES)
@@ -280,13 +280,13 @@ def test_objective_returns_a_finite_loss_that_trains_the_encoder(name, options):
 
 
 @pytest.mark.parametrize("registry", [DATASETS, NETWORKS, LIKELIHOODS, PRIORS, OBJECTIVES,
-                                      POSTERIORS], ids=lambda r: r.concept)
+                                      POSTERIORS, MODELS], ids=lambda r: r.concept)
 def test_every_component_describes_itself_in_one_line_from_its_config(registry):
     from vaelab.config import Config
 
     section = {"dataset": "data", "network": "network", "likelihood": "likelihood",
                "prior": "prior", "objective": "objective",
-               "posterior": "posterior"}[registry.concept]
+               "posterior": "posterior", "model": "model"}[registry.concept]
     name_key = "dataset" if section == "data" else "name"
     for name, entry in registry.items():
         for options in getattr(entry, "examples", [{}]):

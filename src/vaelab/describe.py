@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from vaelab.concepts import LIKELIHOODS, NETWORKS, OBJECTIVES, POSTERIORS, PRIORS
+from vaelab.concepts import LIKELIHOODS, MODELS, NETWORKS, OBJECTIVES, POSTERIORS, PRIORS
 from vaelab.errors import VaelabError
 
 # (section, registry) in the order the line names them.
-PARTS = (("network", NETWORKS), ("posterior", POSTERIORS), ("likelihood", LIKELIHOODS),
-         ("prior", PRIORS), ("objective", OBJECTIVES))
+PARTS = (("model", MODELS), ("network", NETWORKS), ("posterior", POSTERIORS),
+         ("likelihood", LIKELIHOODS), ("prior", PRIORS), ("objective", OBJECTIVES))
 
 
 def describe_section(config: Any, section: str) -> str:
@@ -34,8 +34,10 @@ def describe_model(config: Any) -> str:
         try:
             config = Config.from_dict(config, where="stored config")
         except (VaelabError, TypeError, ValueError, AttributeError):
-            return "; ".join(_stored_name(config, section) for section, _ in PARTS)
-    return "; ".join(describe_section(config, section) for section, _ in PARTS)
+            return "; ".join(_stored_name(config, section) for section, _ in PARTS
+                             if section != "model")
+    return "; ".join(describe_section(config, section) for section, _ in PARTS
+                     if not _plain_vae(config, section))
 
 
 def _stored_name(config: Any, section: str) -> str:
@@ -43,3 +45,8 @@ def _stored_name(config: Any, section: str) -> str:
     part = config.get(section) if isinstance(config, dict) else None
     name = part.get("name") if isinstance(part, dict) else None
     return str(name) if name is not None else "?"
+
+
+def _plain_vae(config: Any, section: str) -> bool:
+    """The default family goes unnamed, so that a plain VAE reads as it always has."""
+    return section == "model" and config.model.name == "vae"
