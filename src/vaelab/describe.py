@@ -20,6 +20,8 @@ def describe_section(config: Any, section: str) -> str:
     """One component's words, e.g. 'normal N(0, 1²)' for the [prior] of ``config``."""
     registry = dict(PARTS)[section]
     part = getattr(config, section)
+    if section == "network":  # as the family builds it (a ladder's z_1, not --latent-dim)
+        part = MODELS.get(config.model.name).described_network(config)
     return registry.get(part.name).describe_config(part)
 
 

@@ -66,6 +66,11 @@ class VAE(nn.Module):
         return config.network
 
     @classmethod
+    def described_network(cls, config: Config):
+        """The [network] section as the model line names it (a ladder's z is its z_1)."""
+        return config.network
+
+    @classmethod
     def prepare_data(cls, config: Config, data):
         """The rows this family trains on, from the prepared splits (vaelab.data): the
         images themselves; a conditional family appends the labels (models/cvae.py)."""

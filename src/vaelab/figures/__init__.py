@@ -27,6 +27,7 @@ from vaelab.figures import (  # noqa: F401  (importing registers the figures)
     interpolation,
     kl,
     latent,
+    layers,
     markov,
     traversal,
 )
@@ -49,7 +50,7 @@ from vaelab.run import Run
 DEFAULT_FIGURES = ["reconstructions", "samples", "curves"]
 # The order of `vaelab plot --all` (figures registered later come after these).
 ORDER = ["reconstructions", "samples", "curves", "latent", "manifold", "traversal",
-         "interpolation", "kl-per-dim", "markov-chain", "tableau", "classes"]
+         "interpolation", "kl-per-dim", "markov-chain", "tableau", "classes", "layers"]
 
 
 def all_names() -> list[str]:
