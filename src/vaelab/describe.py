@@ -39,7 +39,7 @@ def describe_model(config: Any) -> str:
             return "; ".join(_stored_name(config, section) for section, _ in PARTS
                              if section != "model")
     return "; ".join(describe_section(config, section) for section, _ in PARTS
-                     if not _plain_vae(config, section))
+                     if not _left_out(config, section))
 
 
 def _stored_name(config: Any, section: str) -> str:
@@ -49,6 +49,9 @@ def _stored_name(config: Any, section: str) -> str:
     return str(name) if name is not None else "?"
 
 
-def _plain_vae(config: Any, section: str) -> bool:
-    """The default family goes unnamed, so that a plain VAE reads as it always has."""
-    return section == "model" and config.model.name == "vae"
+def _left_out(config: Any, section: str) -> bool:
+    """The default family goes unnamed, so that a plain VAE reads as it always has; a
+    section the family does not read (a VQ-VAE's posterior and prior) goes unnamed too."""
+    family = MODELS.get(config.model.name)
+    return (section == "model" and config.model.name == "vae") or (
+        section in family.unused_sections)

@@ -113,8 +113,8 @@ def elbo_metrics(model: VAE, data: PreparedData, split_name: str, *, batch_size:
         "images": len(scored),
         "estimator": (f"single-sample ELBO (β = 1, 1 posterior sample per image, seed {seed})"
                       f"{conditional_note(model)}" if objective.is_variational else
-                      "autoencoder reconstruction error at the posterior mean (no KL: not an "
-                      "ELBO)"),
+                      f"autoencoder reconstruction error at {model.point_code} (no KL: not "
+                      "an ELBO)"),
         "units": "nats per image",
     }
     if objective.is_variational:

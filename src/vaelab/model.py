@@ -31,6 +31,10 @@ class VAE(nn.Module):
     # What the ELBO bounds, for every place that states an estimator: a conditional
     # family's ELBO bounds log p(x|y) (models/cvae.py).
     elbo_of = "log p(x)"
+    # Where a deterministic reconstruction error is measured (an autoencoder's numbers).
+    point_code = "the posterior mean"
+    # Config sections the family does not read (left out of its description).
+    unused_sections: tuple[str, ...] = ()
     # Figures drawn after training besides the default ones (vaelab.figures).
     figures: tuple[str, ...] = ()
     # Figures that do not apply to the family, with the reason (vaelab.figures.draw).

@@ -101,12 +101,14 @@ def write_figure(what: str, runs: Run | Sequence[Run], out_dir: Path, stem: str 
 def write_figures(run: Run, names: list[str] | None = None, out_dir: Path | None = None,
                   **options: Any) -> list[Path]:
     """Draw the named figures (default: the cheap ``DEFAULT_FIGURES`` and the model
-    family's own) into RUN/figures/;
-    each figure gets the ``options`` it takes."""
+    family's own, less those the family says do not apply) into RUN/figures/; each
+    figure gets the ``options`` it takes."""
     out_dir = Path(out_dir) if out_dir is not None else run.figures_dir
     written: list[Path] = []
     # A model family adds the figures that show its structure (VAE.figures).
-    for name in names or [*DEFAULT_FIGURES, *run.model.figures]:
+    defaults = [name for name in [*DEFAULT_FIGURES, *run.model.figures]
+                if name not in run.model.not_drawn]
+    for name in names or defaults:
         written += write_figure(name, run, out_dir, **options_for(name, False, options))
     return written
 

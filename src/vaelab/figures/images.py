@@ -89,7 +89,9 @@ def noise_source(run: Run, source: str | None) -> tuple[Prior, str]:
 
     own = run.config.prior.name
     if source is None or source == own:
-        return run.model.prior, f"the run's {own} prior"
+        # A model family's own prior names itself (the ladder's hierarchy, a code prior).
+        words = getattr(run.model.prior, "words", None)
+        return run.model.prior, words or f"the run's {own} prior"
     if source not in PRIORS:
         raise VaelabError(f"--from {source!r} is not a prior{did_you_mean(source, PRIORS.names())}"
                           f"; choose one of: {', '.join(PRIORS.names())}")

@@ -10,11 +10,11 @@ from typing import Any
 
 from vaelab.data import PreparedData
 from vaelab.errors import VaelabError
-from vaelab.metrics import collapse, elbo, fid, iw_nll, probe  # noqa: F401  (registers)
+from vaelab.metrics import code_nll, collapse, elbo, fid, iw_nll, probe  # noqa: F401 (registers)
 from vaelab.metrics.base import METRICS, Metric, check_applicable
 from vaelab.model import VAE
 
-ORDER = ["elbo", "iw-nll", "collapse", "fid", "probe"]  # the order of tables and --all
+ORDER = ["elbo", "iw-nll", "collapse", "fid", "probe", "code-nll"]  # the order of tables and --all
 
 
 def metric_names() -> list[str]:

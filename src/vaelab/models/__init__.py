@@ -4,6 +4,6 @@ declares its ``Options`` ([model] keys and flags), ``describe_config`` and ``exa
 All train through the one loop (vaelab/trainer.py) with the registered objectives."""
 
 from vaelab.concepts import MODELS
-from vaelab.models import cvae, ladder, vae  # noqa: F401  (importing registers the families)
+from vaelab.models import cvae, ladder, vae, vqvae  # noqa: F401  (importing registers the families)
 
 __all__ = ["MODELS"]

@@ -60,6 +60,7 @@ class LadderPrior(Prior):
 
     def __init__(self, top: Prior, dims: list[int], hidden: int, network_cfg):
         super().__init__(top.cfg, sum(dims))
+        self.words = f"the run's ladder prior (top layer {top.describe_config(top.cfg)})"
         self.top = top
         self.dims = list(dims)
         # down[i]: z_{i+1} → raw (μ, log σ²) of p(z_i|z_{i+1}), i = 0 … L−2
