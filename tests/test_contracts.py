@@ -250,11 +250,9 @@ def test_network_maps_images_to_posterior_and_likelihood_parameters(name, option
 
 @pytest.mark.parametrize("name, options", OBJECTIVE_CASES)
 def test_objective_returns_a_finite_loss_that_trains_the_encoder(name, options):
-    from vaelab.config import Config
-    from vaelab.model import VAE
-    from vaelab.objectives import build_objective
-
     from vaelab.concepts import MODELS
+    from vaelab.config import Config
+    from vaelab.objectives import build_objective
 
     torch.manual_seed(0)
     # An objective written for one model family (vq: the vqvae) is built with it.

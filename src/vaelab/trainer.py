@@ -131,6 +131,8 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
                     finite = trainee.finite(out.loss, losses, params, train_cfg.grad_clip)
                     finite = guard.before_update(finite, losses, optimizer, batch_index, step)
                     optimizer.step()
+                    # State the objective keeps beyond gradients (the VQ-VAE's EMA codebook).
+                    trainee.objective.after_step(trainee.module, x, step)
                     step += 1
                     taken = torch.stack([losses, out.recon.sum(-1), out.kl.sum(-1),
                                          sizes[batch_index], zeros], dim=-1)

@@ -105,6 +105,11 @@ class Objective:
         """Raise a VaelabError if this objective cannot train ``model`` (called before
         anything is written)."""
 
+    def after_step(self, model, x: torch.Tensor, step: int) -> None:
+        """After the optimiser step ``step`` on batch ``x`` (no gradients): update state
+        that is no gradient step (the VQ-VAE's EMA codebook, objectives/vq.py). Keeping it
+        out of ``__call__`` keeps the loss a pure function of the model and batch."""
+
     # -- networks an objective trains itself (FactorVAE's discriminator) -----------------
     def attach(self, model) -> None:
         """Build the auxiliary networks and optimisers this objective trains beside

@@ -6,9 +6,9 @@ Stage 1 (the first ``--autoencoder-epochs`` epochs), their eq. 3 per image:
 
 with the straight-through estimator for the decoder's input, the middle (codebook) term
 only under ``--codebook-update loss`` (the EMA rule moves the codes instead, after each
-training step), β = ``--commitment``. Stage 2 (every later epoch): the encoder, codebook
-and decoder are frozen (no gradient reaches them) and the PixelCNN code prior learns
-−log p(c) of the codes c(x) of the training images (§3.3).
+training step: ``after_step``), β = ``--commitment``. Stage 2 (every later epoch): the
+encoder, codebook and decoder are frozen (no gradient reaches them) and the PixelCNN code
+prior learns −log p(c) of the codes c(x) of the training images (§3.3).
 
 Not variational: there is no q(z|x) and so no ELBO; evaluation reports the
 reconstruction error −log p(x|z_q(x)). Logged per epoch (history's train_<name>):
@@ -39,7 +39,7 @@ class VectorQuantised(Objective):
             5, "--objective vq: epochs of stage 1 (encoder, codebook, decoder); the epochs "
             "after them train the PixelCNN prior over the codes.", low=1)
 
-    examples = [{}, {"commitment": 1.0, "autoencoder_epochs": 1}]
+    examples = [{}, {"commitment": 1.0, "autoencoder_epochs": 2}]
     is_variational = False
     model_family = "vqvae"  # the family it trains (the contract tests build it)
 
@@ -70,20 +70,24 @@ class VectorQuantised(Objective):
                 loss_per_image = loss_per_image + codebook
         with torch.set_grad_enabled(torch.is_grad_enabled() and training_prior):
             code_nll = model.code_nll(codes)  # [B]
-        if training_prior:
-            loss = code_nll.mean()
-            if model.training:
-                model.prior.trained_steps += 1
-        else:
-            loss = loss_per_image.mean()
-            if model.training:  # the EMA update and dead-code reset: training steps only
-                model.quantizer.update(z_e.detach(), codes.flatten())
+        loss = code_nll.mean() if training_prior else loss_per_image.mean()
         perplexity, used = usage(codes, model.quantizer.codes)
         return ObjectiveOutput(loss=loss, recon=recon, kl=torch.zeros_like(recon),
                                kl_weight=0.0,
                                terms={"commitment": commitment, "code_nll": code_nll,
                                       "codebook_perplexity": perplexity,
                                       "codes_used": used})
+
+    @torch.no_grad()
+    def after_step(self, model, x: torch.Tensor, step: int) -> None:
+        """Stage 1: the codebook's EMA update and dead-code reset with the encoder outputs
+        of the batch (after the step: the encoder as it now is). Stage 2: count the
+        prior's steps (an untrained prior refuses to sample)."""
+        if self.prior_stage(step):
+            model.prior.trained_steps += 1
+            return
+        z_e = model.encoder(x).reshape(-1, model.code_dim)
+        model.quantizer.update(z_e, model.quantizer.nearest(z_e))
 
     @classmethod
     def describe_config(cls, cfg) -> str:
