@@ -33,6 +33,8 @@ class VAE(nn.Module):
     elbo_of = "log p(x)"
     # Where a deterministic reconstruction error is measured (an autoencoder's numbers).
     point_code = "the posterior mean"
+    # Metrics that do not apply to the family, with the reason (`vaelab eval`).
+    not_measured: dict[str, str] = {}
     # Config sections the family does not read (left out of its description).
     unused_sections: tuple[str, ...] = ()
     # Figures drawn after training besides the default ones (vaelab.figures).

@@ -181,6 +181,8 @@ class CVAE(VAE):
                  "reads one; see the classes figure" for name in
                  ("traversal", "interpolation", "manifold")}
     not_drawn["markov-chain"] = "the chain's images carry no label for the next step"
+    not_measured = {"fid": "is not supported for the cvae yet (its reference and generated "
+                           "images would need the label columns handled)"}
 
     def __init__(self, config, image_shape):
         if config.posterior.name != "gaussian":

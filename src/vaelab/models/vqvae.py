@@ -93,6 +93,8 @@ class VQVAE(VAE):
                                    low=0)
 
     point_code = "the quantised code"
+    not_measured = {name: "does not apply: the vqvae has no posterior density q(z|x)"
+                    for name in ("iw-nll", "collapse", "probe")}
     unused_sections = ("posterior", "prior")
     examples = [{}, {"codebook_size": 4, "code_dim": 2, "code_grid": 2,
                      "codebook_update": "loss", "prior_layers": 1}]
