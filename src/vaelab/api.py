@@ -19,8 +19,9 @@ import torch
 from rich.console import Console
 
 from vaelab import lifecycle, rundir, tracking
-from vaelab.build import build_model, prepare_model_data
+from vaelab.build import build_model, model_rows
 from vaelab.config import Config
+from vaelab.data import prepare_data
 from vaelab.describe import describe_model
 from vaelab.errors import VaelabError
 from vaelab.objectives import build_objective
@@ -83,7 +84,7 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
         console = Console(stderr=True, quiet=not progress)
         device = resolve_device(config.train.device)
         # Everything that can fail on bad input happens before anything is written.
-        data = prepare_model_data(config, device)
+        data = model_rows(config, prepare_data(config.data, device))
         torch.manual_seed(config.train.seed)
         model = build_model(config, data.image_shape, progress=progress).to(device)
         model.likelihood.check_support(data.train.x,

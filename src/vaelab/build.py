@@ -7,11 +7,9 @@ trained on first use.
 
 from __future__ import annotations
 
-import torch
-
 from vaelab.concepts import LIKELIHOODS, MODELS
 from vaelab.config import Config
-from vaelab.data import PreparedData, prepare_data
+from vaelab.data import PreparedData
 from vaelab.model import VAE
 
 
@@ -31,8 +29,7 @@ def build_model(config: Config, image_shape: tuple[int, ...], *, progress: bool 
     return model
 
 
-def prepare_model_data(config: Config, device: torch.device | str = "cpu") -> PreparedData:
-    """The data splits as the run's model family takes them (``VAE.prepare_data``: the
+def model_rows(config: Config, data: PreparedData) -> PreparedData:
+    """The prepared splits as the run's model family reads them (``VAE.prepare_data``: the
     images, or for a conditional family the images with their labels)."""
-    data = prepare_data(config.data, device)
     return MODELS.get(config.model.name).prepare_data(config, data)

@@ -11,9 +11,9 @@ from typing import Any
 import torch
 
 from vaelab import rundir
-from vaelab.build import build_model, prepare_model_data
+from vaelab.build import build_model, model_rows
 from vaelab.config import Config
-from vaelab.data import PreparedData
+from vaelab.data import PreparedData, prepare_data
 from vaelab.errors import VaelabError
 from vaelab.model import VAE
 
@@ -64,7 +64,8 @@ class Run:
     def data(self) -> PreparedData:
         """The run's data splits, prepared exactly as for training (same split seed)."""
         if self.prepared is None:
-            self.prepared = prepare_model_data(self.config, self.device)
+            self.prepared = model_rows(self.config,
+                                       prepare_data(self.config.data, self.device))
         return self.prepared
 
     @property
