@@ -229,7 +229,7 @@ def test_icdf_inverts_the_sampler(name, options):
 
 
 # -- networks, objectives and every registry: the same contract over declared examples ----
-from vaelab.concepts import DATASETS, NETWORKS, OBJECTIVES, POSTERIORS  # noqa: E402
+from vaelab.concepts import DATASETS, MODELS, NETWORKS, OBJECTIVES, POSTERIORS  # noqa: E402
 
 NETWORK_CASES = examples_of(NETWORKS)
 OBJECTIVE_CASES = examples_of(OBJECTIVES)
@@ -253,14 +253,17 @@ def test_network_maps_images_to_posterior_and_likelihood_parameters(name, option
 
 @pytest.mark.parametrize("name, options", OBJECTIVE_CASES)
 def test_objective_returns_a_finite_loss_that_trains_the_encoder(name, options):
+    from vaelab.concepts import MODELS
     from vaelab.config import Config
-    from vaelab.model import VAE
     from vaelab.objectives import build_objective
 
     torch.manual_seed(0)
+    # An objective written for one model family (vq: the vqvae) is built with it.
+    family = getattr(OBJECTIVES.get(name), "model_family", "vae")
     config = Config.from_dict({"network": {"hidden": [8], "latent_dim": 3},
-                               "objective": {"name": name, **options}})
-    model = VAE(config, (2, 3))
+                               "objective": {"name": name, **options},
+                               "model": {"name": family}})
+    model = MODELS.get(family)(config, (2, 3))
     objective = build_objective(config.objective, steps_per_epoch=2)
     objective.check(model)
     objective.attach(model)  # what the training loop does: builds any auxiliary networks
@@ -283,13 +286,13 @@ def test_objective_returns_a_finite_loss_that_trains_the_encoder(name, options):
 
 
 @pytest.mark.parametrize("registry", [DATASETS, NETWORKS, LIKELIHOODS, PRIORS, OBJECTIVES,
-                                      POSTERIORS], ids=lambda r: r.concept)
+                                      POSTERIORS, MODELS], ids=lambda r: r.concept)
 def test_every_component_describes_itself_in_one_line_from_its_config(registry):
     from vaelab.config import Config
 
     section = {"dataset": "data", "network": "network", "likelihood": "likelihood",
                "prior": "prior", "objective": "objective",
-               "posterior": "posterior"}[registry.concept]
+               "posterior": "posterior", "model": "model"}[registry.concept]
     name_key = "dataset" if section == "data" else "name"
     for name, entry in registry.items():
         for options in getattr(entry, "examples", [{}]):

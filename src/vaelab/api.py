@@ -19,7 +19,7 @@ import torch
 from rich.console import Console
 
 from vaelab import distributed, lifecycle, rundir, tracking
-from vaelab.build import build_model
+from vaelab.build import build_model, model_rows
 from vaelab.config import Config
 from vaelab.data import prepare_data
 from vaelab.describe import describe_model
@@ -111,7 +111,7 @@ def _train(config, out, force, resume, progress, command, figures, trackers,
                 raise VaelabError(f"torchrun: {obstacle}; train it in one process")
             device = distributed.start(group, device)
         # Everything that can fail on bad input happens before anything is written.
-        data = prepare_data(config.data, device)
+        data = model_rows(config, prepare_data(config.data, device))
         torch.manual_seed(config.train.seed)
         model = build_model(config, data.image_shape, progress=progress).to(device)
         model.likelihood.check_support(data.train.x,

@@ -7,8 +7,9 @@ trained on first use.
 
 from __future__ import annotations
 
-from vaelab.concepts import LIKELIHOODS
+from vaelab.concepts import LIKELIHOODS, MODELS
 from vaelab.config import Config
+from vaelab.data import PreparedData
 from vaelab.model import VAE
 
 
@@ -22,7 +23,13 @@ def build_model(config: Config, image_shape: tuple[int, ...], *, progress: bool 
     if LIKELIHOODS.get(config.likelihood.name).needs_features:
         features = load_or_train_classifier(config.data.dataset, config.data, "cpu",
                                             progress=progress)
-    model = VAE(config, image_shape)
+    model = MODELS.get(config.model.name)(config, image_shape)
     if features is not None:
         model.likelihood.attach_features(*features)
     return model
+
+
+def model_rows(config: Config, data: PreparedData) -> PreparedData:
+    """The prepared splits as the run's model family reads them (``VAE.prepare_data``: the
+    images, or for a conditional family the images with their labels)."""
+    return MODELS.get(config.model.name).prepare_data(config, data)

@@ -1,8 +1,9 @@
 """The run configuration, generated from the components' own declarations.
 
-A config has seven sections. Six name a registered component (the dataset, network, posterior,
-likelihood, prior and objective) and hold that component's own options (its ``Options``
-dataclass, vaelab/options.py) next to the fields every choice of the section shares;
+A config has eight sections. Seven name a registered component (the dataset, model family,
+network, posterior, likelihood, prior and objective) and hold that component's own options
+(its ``Options`` dataclass, vaelab/options.py) next to the fields every choice of the
+section shares;
 [train] has fields only. CLI flags, TOML/JSON keys, validation and the unknown-key
 errors all come from these declarations: a new component with a new option is one file
 and one registry line. This module imports no component: it reads the registries of
@@ -39,7 +40,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from vaelab.binarize import BINARIZE_MODES
-from vaelab.concepts import DATASETS, LIKELIHOODS, NETWORKS, OBJECTIVES, POSTERIORS, PRIORS
+from vaelab.concepts import (
+    DATASETS,
+    LIKELIHOODS,
+    MODELS,
+    NETWORKS,
+    OBJECTIVES,
+    POSTERIORS,
+    PRIORS,
+)
 from vaelab.errors import VaelabError, shown
 from vaelab.options import FieldSpec, NoOptions, declared_fields, option
 from vaelab.precision import TRAIN_PRECISIONS
@@ -128,6 +137,8 @@ class SectionSpec:
 SECTION_SPECS: dict[str, SectionSpec] = {spec.key: spec for spec in [
     SectionSpec("data", DataFields, DATASETS, name_field="dataset", default="mnist",
                 help="Dataset name (see `vaelab datasets`)."),
+    SectionSpec("model", NoOptions, MODELS, name_cli="model", default="vae",
+                help="Model family: how latents are arranged and used (vae, cvae, ladder)."),
     SectionSpec("network", NetworkFields, NETWORKS, name_cli="network", default="mlp",
                 help="Encoder/decoder family."),
     SectionSpec("posterior", NoOptions, POSTERIORS, name_cli="posterior", default="gaussian",
@@ -258,7 +269,7 @@ def __getattr__(name: str) -> Any:
 
 # -- the config -----------------------------------------------------------------------------
 class Config:
-    """Seven sections, each a generated dataclass (``config.prior.df``, ``config.train.lr``).
+    """Eight sections, each a generated dataclass (``config.prior.df``, ``config.train.lr``).
     ``Config()`` is the default config; ``to_dict``/``from_dict`` round-trip it."""
 
     def __init__(self, **sections: Any):

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from vaelab.concepts import LIKELIHOODS, NETWORKS, OBJECTIVES, POSTERIORS, PRIORS
+from vaelab.concepts import LIKELIHOODS, MODELS, NETWORKS, OBJECTIVES, POSTERIORS, PRIORS
 from vaelab.errors import VaelabError
 
 # (section, registry) in the order the line names them.
-PARTS = (("network", NETWORKS), ("posterior", POSTERIORS), ("likelihood", LIKELIHOODS),
-         ("prior", PRIORS), ("objective", OBJECTIVES))
+PARTS = (("model", MODELS), ("network", NETWORKS), ("posterior", POSTERIORS),
+         ("likelihood", LIKELIHOODS), ("prior", PRIORS), ("objective", OBJECTIVES))
 
 
 def describe_section(config: Any, section: str) -> str:
     """One component's words, e.g. 'normal N(0, 1²)' for the [prior] of ``config``."""
     registry = dict(PARTS)[section]
     part = getattr(config, section)
+    if section == "network":  # as the family builds it (a ladder's z_1, not --latent-dim)
+        part = MODELS.get(config.model.name).described_network(config)
     return registry.get(part.name).describe_config(part)
 
 
@@ -34,8 +36,10 @@ def describe_model(config: Any) -> str:
         try:
             config = Config.from_dict(config, where="stored config")
         except (VaelabError, TypeError, ValueError, AttributeError):
-            return "; ".join(_stored_name(config, section) for section, _ in PARTS)
-    return "; ".join(describe_section(config, section) for section, _ in PARTS)
+            return "; ".join(_stored_name(config, section) for section, _ in PARTS
+                             if section != "model")
+    return "; ".join(describe_section(config, section) for section, _ in PARTS
+                     if not _left_out(config, section))
 
 
 def _stored_name(config: Any, section: str) -> str:
@@ -43,3 +47,11 @@ def _stored_name(config: Any, section: str) -> str:
     part = config.get(section) if isinstance(config, dict) else None
     name = part.get("name") if isinstance(part, dict) else None
     return str(name) if name is not None else "?"
+
+
+def _left_out(config: Any, section: str) -> bool:
+    """The default family goes unnamed, so that a plain VAE reads as it always has; a
+    section the family does not read (a VQ-VAE's posterior and prior) goes unnamed too."""
+    family = MODELS.get(config.model.name)
+    return (section == "model" and config.model.name == "vae") or (
+        section in family.unused_sections)

@@ -98,6 +98,12 @@ def evaluate_split(model: VAE, objective: Objective, split: TensorSplit, batch_s
     return split_numbers(loss, recon, kl, variational=objective.is_variational)
 
 
+def conditional_note(model: VAE) -> str:
+    """What a conditional family's bound is on (VAE.elbo_of), for estimator texts; "" for
+    the unconditional ones."""
+    return "" if model.elbo_of == VAE.elbo_of else f"; a bound on {model.elbo_of}"
+
+
 def elbo_metrics(model: VAE, data: PreparedData, split_name: str, *, batch_size: int,
                  seed: int = EVAL_SEED) -> dict:
     """The numbers of metrics.json for one split, each stating estimator, split and
@@ -112,8 +118,9 @@ def elbo_metrics(model: VAE, data: PreparedData, split_name: str, *, batch_size:
         "split": split_name,
         "images": len(scored),
         "estimator": (f"single-sample ELBO (β = 1, 1 posterior sample per image, seed {seed})"
-                      if objective.is_variational else "autoencoder reconstruction error at "
-                      "the posterior mean (no KL: not an ELBO)"),
+                      f"{conditional_note(model)}" if objective.is_variational else
+                      f"autoencoder reconstruction error at {model.point_code} (no KL: not "
+                      "an ELBO)"),
         "units": "nats per image",
     }
     if objective.is_variational:

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from vaelab import rundir
-from vaelab.build import build_model
+from vaelab.build import build_model, model_rows
 from vaelab.config import Config
 from vaelab.data import PreparedData, prepare_data
 from vaelab.errors import VaelabError
@@ -73,7 +73,8 @@ class Run:
     def data(self) -> PreparedData:
         """The run's data splits, prepared exactly as for training (same split seed)."""
         if self.prepared is None:
-            self.prepared = prepare_data(self.config.data, self.device)
+            self.prepared = model_rows(self.config,
+                                       prepare_data(self.config.data, self.device))
         return self.prepared
 
     @property

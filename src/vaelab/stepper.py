@@ -104,6 +104,8 @@ class EagerStep:
             finite = self.guard.before_update(finite, losses, self.optimizer, batch_index,
                                               step)
             self.optimizer.step()
+            # State the objective keeps beyond gradients (the VQ-VAE's EMA codebook).
+            trainee.objective.after_step(trainee.module, x, step)
             taken = torch.stack([losses, out.recon.float().sum(-1), out.kl.float().sum(-1),
                                  size, self.zeros], dim=-1)
             sums += torch.where(finite.unsqueeze(-1), taken, self.skipped_row)

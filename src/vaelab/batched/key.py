@@ -46,6 +46,9 @@ def batch_key(config: Config) -> tuple:
 
 def unsupported(config: Config) -> str | None:
     """Why ``config`` cannot be trained by the batched backend, or None if it can."""
+    if config.model.name != "vae":
+        return (f"--model {config.model.name}: the batched backend stacks the plain vae "
+                "only")
     if config.network.name != "mlp":
         return (f"--network {config.network.name}: the batched backend stacks MLP layers "
                 "only")

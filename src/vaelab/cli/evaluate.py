@@ -130,12 +130,17 @@ def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
                               f"split of {data.dataset} has none; leave them out of --metrics")
         skipped = [f"{', '.join(unlabelled)}: the {split} split has no labels"] * bool(unlabelled)
         names = [n for n in names if n not in unlabelled]
-    for name in list(names):  # degenerate data: refuse what was asked for, skip defaults
+    # Degenerate data, or a model family a metric does not fit (VAE.not_measured): refuse
+    # what was asked for, skip defaults.
+    for name in list(names):
         reason = METRICS.get(name).unmet(data, split)
+        remedy = " or train on more data"
+        if reason is None:
+            reason, remedy = run.model.not_measured.get(name), ""
         if reason is not None:
             if explicit and name not in optional:
                 raise VaelabError(f"metric {name} {reason} ({run_dir}); leave it out of "
-                                  "--metrics or train on more data")
+                                  f"--metrics{remedy}")
             skipped.append(f"{name}: it {reason}")
             names.remove(name)
 

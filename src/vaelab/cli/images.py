@@ -25,9 +25,11 @@ CHECKPOINT = click.option("--checkpoint", type=click.Choice(["last", "best"]), d
                    "training posterior means, stored in RUN_DIR/samplers/).")
 @click.option("--components", type=int, default=None,
               help="gmm: number of mixture components [default: 10].")
+@click.option("--label", type=int, default=None,
+              help="A conditional model (--model cvae): draw every sample from this class.")
 @CHECKPOINT
 def sample(run_dir: str, count: int, out: str, seed: int, source: str | None,
-           sampler: str, components: int | None, checkpoint: str) -> None:
+           sampler: str, components: int | None, label: int | None, checkpoint: str) -> None:
     """Decode samples from the prior (or --from another distribution, or a fitted
     --sampler) into a PNG grid."""
     from vaelab.figures import FIGURES, save_figure
@@ -38,7 +40,8 @@ def sample(run_dir: str, count: int, out: str, seed: int, source: str | None,
     target = png_path(out)
     run = load_run(run_dir, checkpoint=checkpoint)
     path = save_figure(FIGURES.get("samples")(run, n=count, seed=seed, source=source,
-                                              sampler=sampler, components=components),
+                                              sampler=sampler, components=components,
+                                              label=label),
                        target)
     click.echo(f"wrote {path}")
 

@@ -195,7 +195,8 @@ def plot(targets: tuple[str, ...], draw_all: bool, compare: bool, out_dir: str |
          checkpoint: str, device: str, **raw: Any) -> None:
     """Draw figures of a run into RUN_DIR/figures/: reconstructions, samples, curves,
     latent, manifold, traversal, interpolation, kl-per-dim, markov-chain (PNG + GIF),
-    tableau. Each is also callable from Python: vaelab.figures.FIGURES.get(name)(run)."""
+    tableau, classes (--model cvae), layers (--model ladder). Each is also callable from
+    Python: vaelab.figures.FIGURES.get(name)(run)."""
     from vaelab import rundir
     from vaelab.figures.common import load_runs
     from vaelab.runlock import writer_lock

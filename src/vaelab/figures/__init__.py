@@ -21,11 +21,13 @@ from matplotlib.figure import Figure
 
 from vaelab.errors import VaelabError
 from vaelab.figures import (  # noqa: F401  (importing registers the figures)
+    conditional,
     curves,
     images,
     interpolation,
     kl,
     latent,
+    layers,
     markov,
     traversal,
 )
@@ -48,7 +50,7 @@ from vaelab.run import Run
 DEFAULT_FIGURES = ["reconstructions", "samples", "curves"]
 # The order of `vaelab plot --all` (figures registered later come after these).
 ORDER = ["reconstructions", "samples", "curves", "latent", "manifold", "traversal",
-         "interpolation", "kl-per-dim", "markov-chain", "tableau"]
+         "interpolation", "kl-per-dim", "markov-chain", "tableau", "classes", "layers"]
 
 
 def all_names() -> list[str]:
@@ -58,14 +60,23 @@ def all_names() -> list[str]:
 def draw(what: str, runs: Run | Sequence[Run], **options: Any) -> Figure:
     """One figure of one run, or of several runs side by side (``COMPARE``)."""
     if isinstance(runs, Run):
+        _check_family(what, runs)
         return FIGURES.get(what)(runs, **options)
     runs = list(runs)
     if len(runs) == 1 and what in FIGURES:
+        _check_family(what, runs[0])
         return FIGURES.get(what)(runs[0], **options)
     if what not in COMPARE:
         raise VaelabError(f"{what} cannot compare runs; figures that can: "
                           f"{', '.join(COMPARE.names())}")
     return COMPARE.get(what)(runs, **options)
+
+
+def _check_family(what: str, run: Run) -> None:
+    """A figure that the run's model family says does not apply to it (VAE.not_drawn)."""
+    why = run.model.not_drawn.get(what)
+    if why is not None:
+        raise NotApplicable(f"{what}: {why}")
 
 
 def options_for(what: str, compare: bool, options: dict[str, Any]) -> dict[str, Any]:
@@ -89,11 +100,15 @@ def write_figure(what: str, runs: Run | Sequence[Run], out_dir: Path, stem: str 
 
 def write_figures(run: Run, names: list[str] | None = None, out_dir: Path | None = None,
                   **options: Any) -> list[Path]:
-    """Draw the named figures (default: the cheap ``DEFAULT_FIGURES``) into RUN/figures/;
-    each figure gets the ``options`` it takes."""
+    """Draw the named figures (default: the cheap ``DEFAULT_FIGURES`` and the model
+    family's own, less those the family says do not apply) into RUN/figures/; each
+    figure gets the ``options`` it takes."""
     out_dir = Path(out_dir) if out_dir is not None else run.figures_dir
     written: list[Path] = []
-    for name in names or DEFAULT_FIGURES:
+    # A model family adds the figures that show its structure (VAE.figures).
+    defaults = [name for name in [*DEFAULT_FIGURES, *run.model.figures]
+                if name not in run.model.not_drawn]
+    for name in names or defaults:
         written += write_figure(name, run, out_dir, **options_for(name, False, options))
     return written
 

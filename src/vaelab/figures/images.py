@@ -42,8 +42,8 @@ def reconstructions(run: Run, n: int = 16, rows: int = 2, split: str = "test",
     n = min(n, len(data))
     rows = max(1, min(rows, n))
     per_row = math.ceil(n / rows)
-    x = data.x[:n]
-    recon = run.model.reconstruct(x).reshape(n, -1)
+    recon = run.model.reconstruct(data.x[:n]).reshape(n, -1)
+    x = run.model.images_of(data.x[:n])  # a conditional family's rows carry their label
     # Pad to whole rows with white so every pair of rows lines up.
     blank = torch.ones(per_row * rows - n, x.shape[1], device=x.device)
     x, recon = torch.cat([x, blank]), torch.cat([recon, blank])
@@ -65,10 +65,11 @@ def _reconstructions_per_class(run: Run, data, k: int, split: str) -> Figure:
     columns = []
     for label in labels:
         idx = torch.nonzero(data.y == label).flatten()[:k]
-        x = data.x[idx]
+        rows = data.x[idx]
+        x, recon = run.model.images_of(rows), run.model.reconstruct(rows).reshape(len(idx), -1)
         # Pad classes with fewer than k images with white.
-        x = torch.cat([x, torch.ones(k - len(idx), x.shape[1], device=x.device)])
-        columns.append(torch.stack([x, run.model.reconstruct(x).reshape(k, -1)], dim=1))
+        pad = torch.ones(k - len(idx), x.shape[1], device=x.device)
+        columns.append(torch.stack([torch.cat([x, pad]), torch.cat([recon, pad])], dim=1))
     # [classes, k, 2, D] → rows: (k pairs of original/recon), columns: classes
     images = torch.stack(columns).permute(1, 2, 0, 3).reshape(2 * k, len(labels),
                                                                 *run.model.image_shape)
@@ -88,7 +89,9 @@ def noise_source(run: Run, source: str | None) -> tuple[Prior, str]:
 
     own = run.config.prior.name
     if source is None or source == own:
-        return run.model.prior, f"the run's {own} prior"
+        # A model family's own prior names itself (the ladder's hierarchy, a code prior).
+        words = getattr(run.model.prior, "words", None)
+        return run.model.prior, words or f"the run's {own} prior"
     if source not in PRIORS:
         raise VaelabError(f"--from {source!r} is not a prior{did_you_mean(source, PRIORS.names())}"
                           f"; choose one of: {', '.join(PRIORS.names())}")
@@ -104,18 +107,21 @@ def noise_source(run: Run, source: str | None) -> tuple[Prior, str]:
 @FIGURES.register("samples")
 def samples(run: Run, n: int = 64, seed: int = 0, source: str | None = None,
             temperature: float = 1.0, pixels: bool = False, sampler: str = "prior",
-            components: int | None = None) -> Figure:
+            components: int | None = None, label: int | None = None) -> Figure:
     """Decoder means of ``n`` latent samples: from the run's prior, or from another
     distribution (``source``, a prior name, e.g. to decode Laplace instead of Normal noise),
     or from a fitted sampler (``sampler``, vaelab/samplers: gmm with ``components``).
     ``temperature`` scales each sample about the origin (the usual temperature of a
-    zero-centred prior). ``pixels`` adds the same samples with pixels drawn from p(x|z)."""
+    zero-centred prior). ``pixels`` adds the same samples with pixels drawn from p(x|z).
+    ``label`` draws every sample of a conditional model (--model cvae) from that class."""
     if temperature <= 0 or not math.isfinite(temperature):
         raise VaelabError(f"--temperature must be > 0, got {temperature}")
     if sampler != "prior" and source is not None:
         raise VaelabError(f"--from {source} and --sampler {sampler} both choose where z comes "
                           "from; give one of them")
-    if sampler == "prior" and components is None:
+    if label is not None:
+        draw, described = label_source(run, label, source, sampler)
+    elif sampler == "prior" and components is None:
         prior, described = noise_source(run, source)
         draw = prior.sample
     else:
@@ -125,7 +131,9 @@ def samples(run: Run, n: int = 64, seed: int = 0, source: str | None = None,
         draw, described = fitted.sample, fitted.describe()
     gen = generator(run, seed)
     with torch.no_grad():
-        z = draw(n, generator=gen) * temperature
+        z = draw(n, generator=gen)
+        # The latent columns only: a conditional model's label columns stay one-hot.
+        z[..., :run.model.latent_dim] *= temperature
         params = run.model.decoder_params(z)
         means = run.model.to_images(run.model.likelihood.mean(params))
         ncols = math.ceil(math.sqrt(n))
@@ -147,6 +155,26 @@ def samples(run: Run, n: int = 64, seed: int = 0, source: str | None = None,
                        col_labels=col_labels, cell=0.5 if n <= 100 else 0.35)
 
 
+def label_source(run: Run, label: int, source: str | None, sampler: str):
+    """(draw(n, generator), its words) for samples of one class of a conditional model:
+    z ~ p(z) with the label appended."""
+    classes = getattr(run.model, "label_count", None)
+    if classes is None:
+        raise VaelabError(f"--label needs a conditional model (--model cvae); {run.path.name} "
+                          f"is a {run.config.model.name}")
+    if not 0 <= label < classes:
+        raise VaelabError(f"--label {label} is not a class of this run; give 0..{classes - 1}")
+    if source is not None or sampler != "prior":
+        raise VaelabError("--label draws z from the run's prior; drop --from/--sampler")
+    names = class_names(run)
+
+    def draw(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        labels = torch.full((n,), label, dtype=torch.long, device=run.device)
+        return run.model.prior.sample(n, generator=generator, labels=labels)
+
+    return draw, f"the prior, class {names[label] if names else label}"
+
+
 def _as_grid(images: torch.Tensor, nrows: int, ncols: int) -> torch.Tensor:
     """[n, C, H, W] → [nrows, ncols, C, H, W], padded with white."""
     n = images.shape[0]
@@ -162,7 +190,7 @@ def tableau_compare(runs: Sequence[Run], n: int = 16, split: str = "test") -> Fi
     require_same_data(runs, "tableau")
     first = split_of(runs[0], split)
     n = min(n, len(first))
-    columns = [first.x[:n].reshape(n, *runs[0].model.image_shape)]
+    columns = [runs[0].model.images_of(first.x[:n]).reshape(n, *runs[0].model.image_shape)]
     for run in runs:
         # Each run reconstructs the images as it was trained to see them (its binarisation).
         x = split_of(run, split).x[:n]

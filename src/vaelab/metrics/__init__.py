@@ -11,6 +11,7 @@ from typing import Any
 from vaelab.data import PreparedData
 from vaelab.errors import VaelabError
 from vaelab.metrics import (  # noqa: F401  (registers)
+    code_nll,
     collapse,
     disentanglement,
     elbo,
@@ -23,7 +24,7 @@ from vaelab.metrics.base import METRICS, Metric, check_applicable
 from vaelab.model import VAE
 
 # The order of tables and --all.
-ORDER = ["elbo", "iw-nll", "collapse", "fid", "prdc", "probe", "disentanglement"]
+ORDER = ["elbo", "iw-nll", "collapse", "fid", "prdc", "probe", "disentanglement", "code-nll"]
 
 
 def metric_names() -> list[str]:

@@ -153,9 +153,40 @@ PER_DIMENSION = Breakdown(
     caption="active: Var_x E[z] above the threshold of the estimator")
 
 
+PER_LAYER = Breakdown(
+    "posterior collapse per stochastic layer ({split})", "layer", ("collapse", "layers"),
+    (Number("dims", ("dims",), unit="", format="d"),
+     Number("active units", ("active_units",), unit="", format="d"),
+     Number("KL", ("kl",), format=".3f")),
+    caption="KL(q(z_i|z_i+1, x) ‖ p(z_i|z_i+1)) at samples of the upper layers, analytic per "
+            "layer; active: Var_x E[z] above the threshold")
+
+
+@torch.no_grad()
+def per_layer(model: VAE, x: torch.Tensor, variances: torch.Tensor, threshold: float, *,
+              samples: int, batch_size: int, generator: torch.Generator) -> dict:
+    """Active units and mean KL of each layer of a hierarchical model (models/ladder.py),
+    {"z1": {dims, active_units, kl}, …}; the KL is the prior's ``kl_layers`` at
+    ``samples`` draws of q per image."""
+    dims = model.latent_layers
+    sums = {f"kl_z{i + 1}": 0.0 for i in range(len(dims))}
+    for start in range(0, x.shape[0], batch_size):
+        q = model.posterior(x[start:start + batch_size])
+        kls = model.prior.kl_layers(q, q.rsample(samples, generator=generator))
+        for name, value in kls.items():
+            sums[name] += float(value.double().mean(0).sum())
+    layers, first = {}, 0
+    for i, size in enumerate(dims):
+        active = int((variances[first:first + size] > threshold).sum())
+        layers[f"z{i + 1}"] = {"dims": size, "active_units": active,
+                               "kl": sums[f"kl_z{i + 1}"] / x.shape[0]}
+        first += size
+    return layers
+
+
 @register("collapse", key="collapse", cheap=True,
           help="posterior collapse: KL per dimension, active units, I(x;z), posterior stats",
-          title="posterior collapse", numbers=NUMBERS, breakdowns=(PER_DIMENSION,))
+          title="posterior collapse", numbers=NUMBERS, breakdowns=(PER_DIMENSION, PER_LAYER))
 def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test",
            batch_size: int = 2000, threshold: float = ACTIVE_THRESHOLD, kl_samples: int = 16,
            progress: bool = False) -> dict:
@@ -179,6 +210,15 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
     finally:
         model.train(was_training)
     count, variances = active_units(mean, threshold)
+    layers = None
+    if getattr(model, "latent_layers", None):
+        generator = torch.Generator(device=mean.device).manual_seed(seed)
+        model.eval()
+        try:
+            layers = per_layer(model, scored.x, variances, threshold, samples=kl_samples,
+                               batch_size=batch_size, generator=generator)
+        finally:
+            model.train(was_training)
     return {
         **provenance(data, scored, seed),
         "estimator": (f"active units: Var_x(E_q[z_j]) > {threshold:g} (Burda et al. 2015), "
@@ -200,4 +240,5 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
         "logvar_mean": logvar.double().mean(0).tolist() if logvar is not None else None,
         "logvar_std": (logvar.double().std(0).tolist()
                        if logvar is not None and mean.shape[0] > 1 else None),
+        **({"layers": layers} if layers is not None else {}),
     }

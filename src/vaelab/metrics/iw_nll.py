@@ -21,7 +21,7 @@ from collections.abc import Callable
 import torch
 
 from vaelab.data import PreparedData
-from vaelab.evaluate import bits_per_dim
+from vaelab.evaluate import bits_per_dim, conditional_note
 from vaelab.metrics.base import check_positive, progress_bar, provenance, register, scored_split
 from vaelab.metrics.shown import DETAIL, DIAGNOSTIC, Number
 from vaelab.model import VAE
@@ -121,6 +121,16 @@ def _note(stats: dict) -> str:
     return str(stats.get("note") or "")
 
 
+def model_note(model: VAE) -> str:
+    """The estimate's target when the family is not the one-latent VAE: a conditional
+    model's −log p(x|y), a hierarchical model's q and p over all its layers."""
+    note = conditional_note(model)
+    if getattr(model, "latent_layers", None):
+        note += (f"; with the full hierarchical q(z_1..z_L|x) and p(z_1..z_L) of its "
+                 f"{len(model.latent_layers)} layers")
+    return note
+
+
 @register("iw-nll", key="iw_nll", cheap=False,
           help="importance-sampled NLL with k samples from q(z|x) (--iw-samples, 5000 as "
                "in the literature)", title="importance-sampled NLL", numbers=NUMBERS,
@@ -146,7 +156,7 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
     out = {
         **provenance(data, scored, seed),
         "estimator": (f"importance sampling, k = {k} samples from q(z|x) per image "
-                      "(Burda et al. 2015), seeded"),
+                      "(Burda et al. 2015), seeded" + model_note(model)),
         "k": k,
         "units": "nats per image",
         "nll": float(nll.mean()),

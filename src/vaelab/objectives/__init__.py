@@ -6,6 +6,7 @@
 from vaelab.objectives import ae, capacity, elbo, iwae  # noqa: F401, I001  (register)
 from vaelab.objectives import ciwae, factorvae, miwae, piwae  # noqa: F401
 from vaelab.objectives import beta_tcvae, dip_vae, infovae, rae, wae_mmd  # noqa: F401
+from vaelab.objectives import vq  # noqa: F401
 from vaelab.objectives.base import (
     OBJECTIVES,
     Auxiliary,

@@ -109,6 +109,11 @@ class Objective:
         """Raise a VaelabError if this objective cannot train ``model`` (called before
         anything is written)."""
 
+    def after_step(self, model, x: torch.Tensor, step: int) -> None:
+        """After the optimiser step ``step`` on batch ``x`` (no gradients): update state
+        that is no gradient step (the VQ-VAE's EMA codebook, objectives/vq.py). Keeping it
+        out of ``__call__`` keeps the loss a pure function of the model and batch."""
+
     # -- networks an objective trains itself (FactorVAE's discriminator) -----------------
     def attach(self, model) -> None:
         """Build the auxiliary networks and optimisers this objective trains beside
@@ -158,9 +163,12 @@ def analytic_kl(model, q) -> torch.Tensor | None:
 
 
 def kl_term(model, q, z: torch.Tensor) -> torch.Tensor:
-    """KL(q ‖ p) per image [..., B]: analytic if the prior has it, else the single-sample
-    Monte Carlo estimate log q(z|x) − log p(z) at the z used for the reconstruction."""
+    """KL(q ‖ p) per image [..., B]: analytic if the prior has it (per layer, at the
+    sampled upper layers, for a hierarchical prior), else the single-sample Monte Carlo
+    estimate log q(z|x) − log p(z) at the z used for the reconstruction."""
     analytic = analytic_kl(model, q)
+    if analytic is None:  # a hierarchical model's closed forms per layer (models/ladder.py)
+        analytic = model.prior.kl_given_sample(q, z)
     if analytic is not None:
         return analytic
     return q.log_prob(z) - model.prior.log_prob(z)

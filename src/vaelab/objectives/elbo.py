@@ -75,10 +75,13 @@ class ELBO(Objective):
             kl = per_dim.sum(-1)
             clamped = torch.clamp(per_dim.mean(0), min=self.cfg.free_bits).sum()
             loss = recon.mean() + weight * clamped
+            layers = None
         else:
-            kl = kl_term(model, q, z)
+            # A hierarchical model's KL per layer (history's train_kl_z1, …); None otherwise.
+            layers = model.prior.kl_layers(q, z)
+            kl = kl_term(model, q, z) if layers is None else sum(layers.values())
             loss = (recon + weight * kl).mean()
-        return ObjectiveOutput(loss=loss, recon=recon, kl=kl, kl_weight=weight)
+        return ObjectiveOutput(loss=loss, recon=recon, kl=kl, kl_weight=weight, terms=layers)
 
     @classmethod
     def describe_config(cls, cfg) -> str:

@@ -42,6 +42,15 @@ class Prior(nn.Module):
         """Analytic KL(q ‖ p) per image [B], or None."""
         return None
 
+    def kl_given_sample(self, q, z: torch.Tensor) -> torch.Tensor | None:
+        """A hierarchical prior's KL(q ‖ p) per image [B] with closed forms per layer at
+        the sample z that q drew (vaelab/models/ladder.py), or None."""
+        return None
+
+    def kl_layers(self, q, z: torch.Tensor) -> dict[str, torch.Tensor] | None:
+        """That KL per stochastic layer by name, [B] each (logged by the ELBO), or None."""
+        return None
+
     def kl_per_dim(self, q: DiagonalGaussian) -> torch.Tensor | None:
         """Analytic KL per latent dimension [B, Z], or None."""
         return None
