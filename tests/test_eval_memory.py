@@ -74,3 +74,33 @@ def test_decoded_row_bytes_counts_the_output_and_the_widest_activation():
     model = VAE(Config().replace(latent_dim=4, hidden=[2000], likelihood="gaussian"),
                 (28, 28))
     assert decoded_row_bytes(model) == 4 * (DECODED_TEMPORARIES * 784 + 2 * 2000)
+
+
+def test_mutual_information_uses_a_seeded_subsample_of_stated_size():
+    import math
+
+    import torch
+
+    from vaelab.config import Config
+    from vaelab.data import prepare_data
+    from vaelab.metrics import collapse
+    from vaelab.model import VAE
+
+    assert collapse.mi_subsample(100, 200, seed=0) is None  # all images when they fit
+    pick = collapse.mi_subsample(1000, 30, seed=0)
+    assert pick.shape == (30,) and torch.equal(pick, pick.sort().values)
+    assert len(set(pick.tolist())) == 30
+    assert torch.equal(pick, collapse.mi_subsample(1000, 30, seed=0))  # seeded
+    assert not torch.equal(pick, collapse.mi_subsample(1000, 30, seed=1))
+
+    config = Config().replace(dataset="digits", latent_dim=3, hidden=[16])
+    data = prepare_data(config.data)
+    model = VAE(config, data.image_shape)
+    n = len(data.test)
+    stats = collapse.gather(model, data, mi_images=40)
+    assert stats["mutual_information_images"] == 40 < n
+    assert stats["mutual_information_max"] == pytest.approx(math.log(40))
+    assert f"over 40 images (a seeded subsample of the split's {n})" in stats["estimator"]
+    whole = collapse.gather(model, data, mi_images=10 * n)
+    assert whole["mutual_information_images"] == n
+    assert "subsample" not in whole["estimator"]
