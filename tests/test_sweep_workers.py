@@ -141,3 +141,60 @@ def test_a_worker_killed_mid_run_fails_that_run_only_and_resume_continues_it(tmp
         assert old["train_loss"] == pytest.approx(new["train_loss"], rel=1e-6)
     info = json.loads((out / "runs" / "epochs=8-seed0" / "config.json").read_text())
     assert "resumed" in info
+
+
+def test_a_recipe_with_a_failed_run_still_writes_findings_and_report(tmp_path, monkeypatch,
+                                                                      one_thread):
+    from vaelab.errors import VaelabError
+    from vaelab.recipes import base
+    from vaelab.sweep import worker
+
+    real = worker.train_and_evaluate
+
+    def flaky(task, run_path):
+        if task["run"].startswith("beta=2"):
+            raise VaelabError("injected failure")
+        real(task, run_path)
+
+    monkeypatch.setattr(worker, "train_and_evaluate", flaky)
+    spec = spec_from_dict({"base": {"data": {"dataset": "digits", "subset": 300},
+                                    "network": {"hidden": [32], "latent_dim": 4}},
+                           "grid": {"beta": [1.0, 2.0]}, "figures": False,
+                           "metrics": ["elbo"]}, where="test")
+    recipe = base.Recipe(name="tiny", title="tiny", question="does it fail well?",
+                         source="test", build=lambda quick: spec,
+                         findings=lambda results: [base.compare(
+                             None if results.missing else True, "claim", "test", "found")])
+    monkeypatch.setitem(base.RECIPES._entries, "tiny", recipe)
+    with pytest.raises(VaelabError, match=r"^recipe tiny: 1 of 2 sweep runs failed .*"
+                                          r"injected failure.*the report shows the failed"):
+        base.run_recipe("tiny", tmp_path / "r", workers=1, progress=False)
+    findings = json.loads((tmp_path / "r" / "findings.json").read_text())
+    assert findings["findings"][0]["verdict"] == "inconclusive"  # a point is missing
+    report = (tmp_path / "r" / "report.html").read_text()
+    assert "failed" in report and "injected failure" in report
+
+
+def test_cli_sweep_with_a_failed_run_shows_the_table_then_one_line(tmp_path, monkeypatch,
+                                                                   capsys, one_thread):
+    from conftest import run_cli
+
+    from vaelab.errors import VaelabError
+    from vaelab.sweep import worker
+
+    real = worker.train_and_evaluate
+
+    def flaky(task, run_path):
+        if task["run"].startswith("beta=2"):
+            raise VaelabError("injected failure")
+        real(task, run_path)
+
+    monkeypatch.setattr(worker, "train_and_evaluate", flaky)
+    code, out, err = run_cli(monkeypatch, capsys, "sweep", "--grid", "beta=1,2", "--dataset",
+                             "digits", "--subset", "300", "--hidden", "32", "--latent-dim",
+                             "4", "--epochs", "1", "--no-figures", "--metrics", "elbo",
+                             "--workers", "1", "--quiet", "--out", tmp_path / "s")
+    assert code == 2
+    assert "sweep summary" in out and "failed: beta=2-seed0: injected failure" in out
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "1 of 2 sweep runs failed" in errors[0]
