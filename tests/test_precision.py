@@ -132,3 +132,39 @@ def test_the_auto_sweep_backend_is_local_on_the_cpu_and_batched_on_a_gpu(monkeyp
         monkeypatch.setenv("VAELAB_DEVICE", "cuda")
         with pytest.raises(VaelabError, match="no CUDA GPU"):
             backends.run_auto_backend([task], backends.BackendOptions(), lambda r: None)
+
+
+def test_is_nll_in_bf16_and_tf32_matches_float32_within_its_standard_error(tmp_path):
+    """--iw-precision: bf16 matmuls (autocast) move the estimate by less than its standard
+    error over images; tf32 is float32 on the CPU (and says so); the log-sum-exp is float64
+    either way."""
+    from vaelab.metrics import iw_nll
+
+    run = vaelab.train(out=tmp_path / "run", progress=False, figures=False,
+                       **dict(TINY, epochs=3, binarize="dynamic"))
+    full = iw_nll.gather(run.model, run.data, k=64, seed=1)
+    half = iw_nll.gather(run.model, run.data, k=64, seed=1, precision="bf16")
+    tf32 = iw_nll.gather(run.model, run.data, k=64, seed=1, precision="tf32")
+    assert full["precision"] == "float32" and half["precision"] == "bf16"
+    assert "bf16 matmuls" in half["estimator"] and "matmuls" not in full["estimator"]
+    assert half["nll"] != full["nll"]  # bf16 really ran
+    assert abs(half["nll"] - full["nll"]) < full["nll_stderr"]
+    assert tf32["precision"] == "float32" and tf32["nll"] == full["nll"]
+    with pytest.raises(VaelabError, match="--iw-precision 'fp8'"):
+        iw_nll.gather(run.model, run.data, k=4, precision="fp8")
+
+
+def test_is_nll_chunks_are_larger_on_a_gpu(monkeypatch):
+    from vaelab.metrics import iw_nll
+
+    monkeypatch.setattr(iw_nll, "decoded_row_bytes", lambda model: 1000)
+    seen = {}
+
+    def fake_chunk_size(item_bytes, *, preferred, device):
+        seen[str(device)] = preferred
+        return preferred
+
+    monkeypatch.setattr(iw_nll, "chunk_size", fake_chunk_size)
+    assert iw_nll.chunk_rows_for(None, "cpu") == iw_nll.CHUNK_ROWS
+    assert iw_nll.chunk_rows_for(None, "cuda") == iw_nll.CUDA_CHUNK_ROWS
+    assert seen == {"cpu": iw_nll.CHUNK_ROWS, "cuda": iw_nll.CUDA_CHUNK_ROWS}

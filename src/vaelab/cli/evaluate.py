@@ -15,6 +15,7 @@ from vaelab.cli.app import CONTEXT, cli
 from vaelab.cli.common import print_metrics, terminal_console
 from vaelab.errors import VaelabError
 from vaelab.metrics.shown import Number
+from vaelab.precision import EVAL_PRECISIONS
 
 METRIC_HELP = ("Comma-separated metrics: elbo, iw-nll, collapse, fid, prdc, probe, "
                "disentanglement "
@@ -36,6 +37,10 @@ def _positive(name: str, value: int) -> int:
               "dataset). Progress goes to stderr.")
 @click.option("--iw-samples", type=int, default=5000, show_default=True,
               help="k of the importance-sampled NLL (5000 as in the literature).")
+@click.option("--iw-precision", type=click.Choice(EVAL_PRECISIONS),
+              default="float32", show_default=True,
+              help="Matmuls of the importance-sampled NLL: float32, tf32 (CUDA; about 2x "
+                   "faster on an H200, within 0.003 nats) or bf16; the log-sum-exp is float64.")
 @click.option("--fid-samples", type=int, default=10000, show_default=True,
               help="Samples decoded for FID, the Inception-style score and prdc.")
 @click.option("--sampler", default="prior", show_default=True, metavar="NAME",
@@ -59,7 +64,8 @@ def _positive(name: str, value: int) -> int:
 def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_samples: int,
              fid_samples: int, per_class: bool | None, seed: int, as_json: bool,
              checkpoint: str, split: str, batch_size: int | None, device: str,
-             quiet: bool, sampler: str = "prior", components: int | None = None) -> None:
+             quiet: bool, sampler: str = "prior", components: int | None = None,
+             iw_precision: str = "float32") -> None:
     """How good is this VAE: test ELBO (also per class), importance-sampled NLL, posterior
     collapse (KL per dimension, active units, I(x;z)), FID with a domain classifier and a
     linear probe. Each number names its estimator, k, binarisation, split and seed; all are
@@ -99,14 +105,14 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
                 pass  # an unwritable run has no other writer; the results are printed
         _evaluate(run_dir, names, explicit, iw_samples, fid_samples, per_class, seed,
                   as_json, checkpoint, split, batch_size, device, quiet, sampler, components,
-                  optional)
+                  optional, iw_precision)
 
 
 def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
               fid_samples: int, per_class: bool | None, seed: int, as_json: bool,
               checkpoint: str, split: str, batch_size: int | None, device: str,
               quiet: bool, sampler: str, components: int | None,
-              optional: set[str] = frozenset()) -> None:
+              optional: set[str] = frozenset(), iw_precision: str = "float32") -> None:
     from vaelab import rundir
     from vaelab.metrics import METRICS, results_section, section_key, store_results
     from vaelab.metrics import evaluate as run_metrics
@@ -147,7 +153,8 @@ def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
     fid_options: dict[str, Any] = {"n_samples": fid_samples}
     if sampler != "prior" and "fid" in names:
         fid_options["sampler"] = fitted_sampler(run, sampler, components=components)
-    options: dict[str, dict[str, Any]] = {"iw-nll": {"k": iw_samples},
+    options: dict[str, dict[str, Any]] = {"iw-nll": {"k": iw_samples,
+                                                     "precision": iw_precision},
                                           "fid": fid_options,
                                           "prdc": {"n_samples": fid_samples},
                                           "elbo": {"per_class": per_class}}

@@ -47,7 +47,9 @@ Examples:
                    "machine), batched (same-architecture runs trained together), ray (a Ray "
                    "cluster).")
 @click.option("--workers", type=int, default=None,
-              help="local backend: parallel processes [default: cores, at most one per run].")
+              help="local backend: parallel processes, one per run [default: the cores, "
+                   "fewer when the memory available does not hold that many runs at their "
+                   "estimated peak; 1 trains in this process].")
 @click.option("--address", default=None,
               help="ray backend: cluster address (HOST:PORT, auto or ray://HOST:10001) "
                    "[default: a private local Ray on 127.0.0.1].")
@@ -71,7 +73,7 @@ def sweep(sweep_file: str | None, grid: tuple[str, ...], zipped: tuple[str, ...]
     """Train and evaluate a grid of runs; write SWEEP/sweep.json, one run directory per
     point and seed under SWEEP/runs/, and SWEEP/summary.json/.csv (mean ± std over seeds).
     Re-running the same command skips finished runs and resumes interrupted ones."""
-    from vaelab.sweep import layout, load_spec, run_sweep
+    from vaelab.sweep import SweepRunsFailed, layout, load_spec, run_sweep
     from vaelab.sweep.backends import check_backend
 
     check_backend(backend)
@@ -92,8 +94,13 @@ def sweep(sweep_file: str | None, grid: tuple[str, ...], zipped: tuple[str, ...]
             # Unique per spec: another command-line sweep never lands in this one's folder.
             spec.name = f"sweep-{spec.identity()}"
         out = out or str(layout.default_dir(spec.name))
-    summary = run_sweep(spec, out, backend=backend, workers=workers, address=address,
-                        force=force, progress=not quiet, command=command)
+    try:
+        summary = run_sweep(spec, out, backend=backend, workers=workers, address=address,
+                            force=force, progress=not quiet, command=command)
+    except SweepRunsFailed as failed:  # the table of what finished, then the one line
+        print_summary(failed.summary, terminal_console())
+        click.echo(f"sweep directory: {out}")
+        raise
     print_summary(summary, terminal_console())
     click.echo(f"sweep directory: {out}")
 
@@ -166,3 +173,7 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
                            for text in m["estimator"].split(" | "))
     for line in lines:
         console.print(Padding(Text(line, style="dim"), (0, 0, 0, 2)))
+    for group in summary["groups"]:
+        for failure in group.get("failed", []):
+            console.print(Padding(Text(f"failed: {failure['run']}: {failure['error']}",
+                                       style="red"), (0, 0, 0, 2)))

@@ -129,21 +129,57 @@ def require_labels(split: TensorSplit, metric: str) -> torch.Tensor:
     return split.y
 
 
+# float32 buffers of the decoded width alive at once while log p(x|z) of one decoded row
+# is computed: the decoder's output, the location (sigmoid), x − μ, its scaled square and
+# the sum's input, with one to spare. Counted generously: a chunk may be cut too small,
+# never too large.
+DECODED_TEMPORARIES = 6
+
+
+@torch.no_grad()
+def decoded_row_bytes(model: VAE) -> int:
+    """Peak bytes one decoded row (one latent sample of one image) costs an evaluation:
+    ``DECODED_TEMPORARIES`` float32 buffers of the decoder's output width plus two of its
+    widest activation (a layer's input and output), measured on one latent row with
+    forward hooks, so that any network (MLP, conv) is counted as it is."""
+    widths: list[int] = []
+
+    def record(_module, _inputs, output):
+        if isinstance(output, torch.Tensor):
+            widths.append(output.numel())
+
+    hooks = [module.register_forward_hook(record) for module in model.decoder.modules()]
+    try:
+        device = next(model.decoder.parameters()).device
+        output = model.decoder_params(torch.zeros(1, model.latent_dim, device=device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return 4 * (DECODED_TEMPORARIES * output.numel() + 2 * max(widths, default=0))
+
+
 @torch.no_grad()
 def posterior_moments(model: VAE, x: torch.Tensor, batch_size: int
                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Posterior means (point codes) [N, Z] of flattened images x [N, D], and their
     log-variances [N, Z] when q is a diagonal Gaussian, else None (vaelab.posterior's
-    rule: a full covariance or a flow has no per-dimension variances)."""
-    means, logvars = [], []
-    for start in range(0, x.shape[0], batch_size):
+    rule: a full covariance or a flow has no per-dimension variances). Per-image
+    Z-vectors, written into buffers allocated at the first batch (vaelab/memory.py)."""
+    n = x.shape[0]
+    means = logvars = None
+    diagonal_everywhere = True
+    for start in range(0, n, batch_size):
         q = model.posterior(x[start:start + batch_size])
-        means.append(q.mean)
         diagonal = diagonal_gaussian(q)
-        logvars.append(diagonal.logvar if diagonal is not None else None)
-    if any(logvar is None for logvar in logvars):
-        return torch.cat(means), None
-    return torch.cat(means), torch.cat(logvars)
+        if means is None:
+            means = q.mean.new_empty((n, *q.mean.shape[1:]))
+            if diagonal is not None:
+                logvars = diagonal.logvar.new_empty((n, *diagonal.logvar.shape[1:]))
+        means[start:start + batch_size] = q.mean
+        diagonal_everywhere = diagonal_everywhere and diagonal is not None
+        if diagonal_everywhere and logvars is not None:
+            logvars[start:start + batch_size] = diagonal.logvar
+    return means, logvars if diagonal_everywhere else None
 
 
 @contextmanager

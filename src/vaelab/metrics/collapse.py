@@ -9,8 +9,9 @@ information I(x; z) and per-dimension statistics of the posterior parameters.
 - Mutual information under the aggregate posterior (Hoffman & Johnson 2016; the estimator
   of He et al. 2019, "Lagging inference networks", App. A):
       I(x; z) = E_x E_q(z|x)[log q(z|x)] − E_q(z)[log q(z)],
-  with q(z) = (1/N) Σ_n q(z|x_n) estimated over the whole split (one z per image). It is
-  at most log N.
+  with q(z) = (1/M) Σ_m q(z|x_m) estimated over a seeded subsample of M = min(N,
+  ``MI_IMAGES``) images of the split (one z per image): O(M²·Z) work and memory bounded by
+  the chunk, whatever N. It is at most log M (stored as ``mutual_information_max``).
 - KL(q(z|x) ‖ p(z)) per dimension, averaged over the split: analytic when the prior has
   ``kl_per_dim(q)``; a Monte Carlo estimate when the prior factorises over dimensions and
   says so with ``log_prob_per_dim(z) -> [..., B, Z]``; otherwise only the total KL.
@@ -27,6 +28,7 @@ import math
 import torch
 
 from vaelab.data import PreparedData
+from vaelab.memory import chunk_size
 from vaelab.metrics.base import (
     check_positive,
     posterior_moments,
@@ -43,6 +45,12 @@ ACTIVE_THRESHOLD = 0.01  # Burda et al. 2015
 # per-dimension KL bars). Not an active unit: free bits hold every dimension's KL near its
 # floor (0.05 nats in study 000) whether or not its posterior mean moves.
 KL_CARRYING = 0.1
+# Images whose aggregate posterior estimates I(x; z): the cost is O(M²·Z) (all 10 000 MNIST
+# test images, Z = 64, took most of a CI run); the estimate is capped at log M = 7.6 nats.
+MI_IMAGES = 2000
+# Bytes one (z_i, x_n) pair of the log-density matrix costs: the [b, N, Z] float64
+# difference and its square, per latent dimension.
+MI_PAIR_BYTES_PER_DIM = 16
 
 
 def active_units(means: torch.Tensor, threshold: float = ACTIVE_THRESHOLD
@@ -80,10 +88,23 @@ def _mutual_information(mean: torch.Tensor, logvar: torch.Tensor, z: torch.Tenso
     n, latent = mean.shape
     # E_q(z|x)[log q(z|x)] = −H(q(z|x)) = −½ Σ_j (log 2π + 1 + log σ_j²), exactly.
     neg_entropy = float((-0.5 * (latent * (LOG_2PI + 1) + logvar.double().sum(-1))).mean())
-    chunk = max(1, min(chunk, 8_000_000 // (n * latent)))  # [chunk, N, Z] ≤ 64 MB
-    log_qz = torch.cat([torch.logsumexp(_log_density_matrix(z[i:i + chunk], mean, logvar), 1)
-                        for i in range(0, n, chunk)]) - math.log(n)
-    return neg_entropy - float(log_qz.mean())
+    # [chunk, N, Z] float64 temporaries ≤ 64 MB, and within the memory available.
+    chunk = chunk_size(MI_PAIR_BYTES_PER_DIM * n * latent, device=mean.device,
+                       preferred=max(1, min(chunk, 8_000_000 // (n * latent))))
+    total = 0.0  # Σ_i log q(z_i), a running sum over chunks
+    for i in range(0, n, chunk):
+        total += float(torch.logsumexp(_log_density_matrix(z[i:i + chunk], mean, logvar),
+                                       1).sum())
+    return neg_entropy - (total / n - math.log(n))
+
+
+def mi_subsample(n: int, images: int, seed: int) -> torch.Tensor | None:
+    """Indices of the seeded subsample (sorted) whose aggregate posterior estimates
+    I(x; z), or None when all ``n`` images are used (n ≤ images)."""
+    if n <= images:
+        return None
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randperm(n, generator=generator)[:images].sort().values
 
 
 @torch.no_grad()
@@ -95,27 +116,52 @@ def kl_per_dimension(model: VAE, mean: torch.Tensor, logvar: torch.Tensor, *, sa
         return {"kl_estimator": "none per dimension: the posterior's dimensions are not "
                                 "independent", "kl_per_dim": None, "kl_total": None}
     prior = model.prior
-    q = DiagonalGaussian(mean, logvar)
-    analytic_per_dim = prior.kl_per_dim(q)
-    if analytic_per_dim is not None:
-        per_dim = analytic_per_dim.double().mean(0)
+    n, latent = mean.shape
+    # Images per chunk: [S, b, Z] float32 samples and about four temporaries of that size.
+    block = chunk_size(4 * 5 * samples * latent, device=mean.device, preferred=4096)
+    estimator = None
+    sums = torch.zeros(latent, dtype=torch.float64, device=mean.device)  # running Σ
+    for start in range(0, n, block):
+        q = DiagonalGaussian(mean[start:start + block], logvar[start:start + block])
+        kind, part = _kl_sum(prior, q, samples, generator)
+        if kind is None:
+            return {"kl_estimator": "analytic total; the prior gives no per-dimension KL",
+                    "kl_per_dim": None, "kl_total": float(prior.kl(
+                        DiagonalGaussian(mean, logvar)).double().mean())}
+        estimator = kind
+        sums += part
+    if estimator == "analytic":
+        per_dim = sums / n
         return {"kl_estimator": "analytic", "kl_per_dim": per_dim.tolist(),
                 "kl_total": float(per_dim.sum())}
-    analytic = prior.kl(q)
-    if analytic is not None:
-        return {"kl_estimator": "analytic total; the prior gives no per-dimension KL",
-                "kl_per_dim": None, "kl_total": float(analytic.double().mean())}
-    z = q.rsample(samples, generator=generator)  # [S, N, Z]
-    log_p_per_dim = prior.log_prob_per_dim(z)
-    if log_p_per_dim is not None:
-        per_dim = (q.log_prob_per_dim(z) - log_p_per_dim).double().mean((0, 1))
+    if estimator == "per-dim":
+        per_dim = sums / (samples * n)
         return {"kl_estimator": f"Monte Carlo, {samples} samples per image (the prior "
                                 "factorises over dimensions)",
                 "kl_per_dim": per_dim.tolist(), "kl_total": float(per_dim.sum())}
-    total = (q.log_prob(z) - prior.log_prob(z)).double().mean()
     return {"kl_estimator": f"Monte Carlo, {samples} samples per image; total only (the "
                             "prior does not factorise over dimensions)",
-            "kl_per_dim": None, "kl_total": float(total)}
+            "kl_per_dim": None, "kl_total": float(sums[0]) / (samples * n)}
+
+
+def _kl_sum(prior, q: DiagonalGaussian, samples: int, generator: torch.Generator
+            ) -> tuple[str | None, torch.Tensor]:
+    """(which estimator, its sum over the chunk's images [and samples]) per dimension
+    [Z] float64: "analytic", "per-dim" (Monte Carlo, a factorised prior) or "total"
+    (Monte Carlo, the sum in element 0); None: only an analytic total exists (not
+    summed here, see the caller)."""
+    analytic_per_dim = prior.kl_per_dim(q)
+    if analytic_per_dim is not None:
+        return "analytic", analytic_per_dim.double().sum(0)
+    if prior.kl(q) is not None:
+        return None, torch.zeros(())
+    z = q.rsample(samples, generator=generator)  # [S, b, Z]
+    log_p_per_dim = prior.log_prob_per_dim(z)
+    if log_p_per_dim is not None:
+        return "per-dim", (q.log_prob_per_dim(z) - log_p_per_dim).double().sum((0, 1))
+    total = torch.zeros(q.mean.shape[-1], dtype=torch.float64, device=q.mean.device)
+    total[0] = (q.log_prob(z) - prior.log_prob(z)).double().sum()
+    return "total", total
 
 
 @torch.no_grad()
@@ -138,7 +184,8 @@ NUMBERS = (
     Number("active units", ("collapse", "active_units"), unit="", format="d", short="AU",
            comparable=SAME_IMAGES, detail="of {latent_dim}"),
     Number("I(x;z)", ("collapse", "mutual_information"), better="higher",
-           comparable=SAME_IMAGES, detail="(max {mutual_information_max})"),
+           comparable=(*SAME_IMAGES, "mutual_information_images"),
+           detail="(max {mutual_information_max})"),
     Number("KL total", ("collapse", "kl_total"), level=DETAIL, comparable=SAME_IMAGES,
            estimator_note="KL {kl_estimator}"),
 )
@@ -189,8 +236,10 @@ def per_layer(model: VAE, x: torch.Tensor, variances: torch.Tensor, threshold: f
           title="posterior collapse", numbers=NUMBERS, breakdowns=(PER_DIMENSION, PER_LAYER))
 def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test",
            batch_size: int = 2000, threshold: float = ACTIVE_THRESHOLD, kl_samples: int = 16,
-           progress: bool = False) -> dict:
+           mi_images: int = MI_IMAGES, progress: bool = False) -> dict:
+    """``mi_images``: the size M of the seeded subsample that estimates I(x; z)."""
     check_positive("kl_samples", kl_samples)
+    check_positive("mi_images", mi_images)
     scored = scored_split(data, split)
     was_training = model.training
     model.eval()
@@ -201,12 +250,18 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
             kl = monte_carlo_kl(model, scored.x, samples=kl_samples, batch_size=batch_size,
                                 generator=generator)
             mi = None  # needs q(z|x_n) at every other image's z: left out, see above
+            mi_count = 0
         else:
             kl = kl_per_dimension(model, mean, logvar, samples=kl_samples,
                                   generator=generator)
+            pick = mi_subsample(mean.shape[0], mi_images, seed)
+            mi_mean, mi_logvar = ((mean, logvar) if pick is None else
+                                  (mean[pick.to(mean.device)], logvar[pick.to(mean.device)]))
             # z in float64: with a tiny σ, μ + σε in float32 rounds σε away.
-            z = DiagonalGaussian(mean.double(), logvar.double()).rsample(generator=generator)
-            mi = _mutual_information(mean, logvar, z)
+            z = DiagonalGaussian(mi_mean.double(), mi_logvar.double()).rsample(
+                generator=generator)
+            mi = _mutual_information(mi_mean, mi_logvar, z)
+            mi_count = mi_mean.shape[0]
     finally:
         model.train(was_training)
     count, variances = active_units(mean, threshold)
@@ -223,8 +278,10 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
         **provenance(data, scored, seed),
         "estimator": (f"active units: Var_x(E_q[z_j]) > {threshold:g} (Burda et al. 2015), "
                       "dimensions numbered from 0; "
-                      + ("mutual information: aggregate-posterior estimate over the split, one "
-                         "z per image (He et al. 2019)" if mi is not None else
+                      + (f"mutual information: aggregate-posterior estimate over {mi_count} "
+                         "images" + (f" (a seeded subsample of the split's {mean.shape[0]})"
+                                     if mi_count < mean.shape[0] else "")
+                         + ", one z per image (He et al. 2019)" if mi is not None else
                          "mutual information: not estimated (needs q(z|x_n) at every other "
                          "image's z, which this posterior does not give cheaply)")),
         "units": "nats",
@@ -234,7 +291,8 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
         "active_dims": [j for j, v in enumerate(variances.tolist()) if v > threshold],
         "mean_variance": variances.tolist(),  # A_j per dimension
         "mutual_information": mi,
-        "mutual_information_max": math.log(mean.shape[0]),  # log N bounds the estimate
+        "mutual_information_images": mi_count,  # M: the aggregate posterior's images
+        "mutual_information_max": math.log(mi_count) if mi_count else None,  # ≤ log M
         **kl,
         "mean_mean": mean.double().mean(0).tolist(),
         "logvar_mean": logvar.double().mean(0).tolist() if logvar is not None else None,

@@ -37,12 +37,15 @@ def _per_image(model: VAE, x: torch.Tensor, batch_size: int, seed: int
     and no ELBO), with evaluate_split's generator and batches."""
     generator = torch.Generator(device=x.device).manual_seed(seed)
     objective = evaluation_objective(model.config.objective)
-    recon, kl = [], []
+    r = k = None  # per-image scalars in buffers allocated once (vaelab/memory.py)
     for start in range(0, x.shape[0], batch_size):
         out = objective(model, x[start:start + batch_size], 0, generator=generator)
-        recon.append(out.recon)
-        kl.append(out.kl)
-    r, k = torch.cat(recon), torch.cat(kl)
+        if r is None:
+            r = out.recon.new_empty(x.shape[0])
+            k = out.kl.new_empty(x.shape[0])
+        r[start:start + batch_size] = out.recon
+        k[start:start + batch_size] = out.kl
+        del out
     if not objective.is_variational:
         return {"recon": r}
     return {"elbo": -(r + k), "recon": r, "kl": k}

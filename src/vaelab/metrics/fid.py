@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import math
 import warnings
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,23 +114,38 @@ def _inception_score(logits: torch.Tensor, splits: int = IS_SPLITS) -> tuple[flo
 
 
 @torch.no_grad()
-def _features(classifier: nn.Module, images: torch.Tensor, batch_size: int
+def _features(classifier: nn.Module, batches: Iterable[torch.Tensor], n: int
               ) -> tuple[FeatureStats, torch.Tensor]:
-    """Feature moments and logits of images [N, D] in [0, 1]."""
+    """Feature moments and logits [n, C] of n images in [0, 1] that arrive in ``batches``
+    of [b, D]: each batch is featurised and dropped, so the images are never all held at
+    once; the logits fill a buffer allocated at the first batch (vaelab/memory.py)."""
     stats = FeatureStats.empty(classifier.num_features)
-    logits = []
-    for start in range(0, images.shape[0], batch_size):
-        feats = classifier.embed(images[start:start + batch_size])
+    logits = None
+    done = 0
+    for images in batches:
+        feats = classifier.embed(images)
         stats.add(feats)
-        logits.append(classifier.out(feats).cpu())
-    return stats, torch.cat(logits)
+        out = classifier.out(feats)
+        if logits is None:
+            logits = torch.empty((n, out.shape[1]), dtype=out.dtype)
+        logits[done:done + out.shape[0]] = out.cpu()
+        done += out.shape[0]
+        del images, feats, out
+    return stats, logits[:done]
+
+
+def _in_batches(images: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
+    for start in range(0, images.shape[0], batch_size):
+        yield images[start:start + batch_size]
 
 
 def _reference(classifier: nn.Module, info: dict, images: torch.Tensor, batch_size: int
                ) -> tuple[FeatureStats, tuple[float, float]]:
     """Feature statistics and score of the reference images, cached beside the classifier
     (when it has a cache file)."""
-    digest = hashlib.sha256((images * 255).round().to(torch.uint8).cpu().numpy().tobytes())
+    digest = hashlib.sha256()  # chunk by chunk: no uint8 copy of all the images at once
+    for part in _in_batches(images, batch_size):
+        digest.update((part * 255).round().to(torch.uint8).cpu().numpy().tobytes())
     cache = info.get("cache")
     path = (Path(cache).with_name(f"{Path(cache).stem}-ref-{digest.hexdigest()[:16]}"
                                   ".safetensors") if cache else None)
@@ -137,7 +153,7 @@ def _reference(classifier: nn.Module, info: dict, images: torch.Tensor, batch_si
         tensors, meta = rundir.load_checkpoint(path)
         return (FeatureStats(tensors["total"], tensors["outer"], int(meta["n"])),
                 tuple(meta["inception_score"]))
-    stats, logits = _features(classifier, images, batch_size)
+    stats, logits = _features(classifier, _in_batches(images, batch_size), images.shape[0])
     score = _inception_score(logits)
     if path is not None:
         rundir.save_checkpoint(path, {"total": stats.total, "outer": stats.outer},
@@ -147,22 +163,20 @@ def _reference(classifier: nn.Module, info: dict, images: torch.Tensor, batch_si
 
 @torch.no_grad()
 def _generate(model: VAE, n: int, batch_size: int, generator: torch.Generator,
-              sampler: Any = None) -> torch.Tensor:
+              sampler: Any = None) -> Iterator[torch.Tensor]:
     """Decoder means of n latent samples (the prior's, or ``sampler``'s: vaelab/samplers),
-    flattened [n, D], clamped to [0, 1]."""
+    flattened [b, D] batch by batch, clamped to [0, 1]."""
     draw = model.prior.sample if sampler is None else sampler.sample
-    parts = []
     for start in range(0, n, batch_size):
         z = draw(min(batch_size, n - start), generator=generator)
-        parts.append(model.likelihood.mean(model.decoder_params(z)).clamp(0, 1))
-    return torch.cat(parts)
+        yield model.likelihood.mean(model.decoder_params(z)).clamp(0, 1)
 
 
 @torch.no_grad()
-def _reconstruct(model: VAE, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    parts = [model.likelihood.mean(model.decoder_params(model.posterior(
-        x[i:i + batch_size]).mean)).clamp(0, 1) for i in range(0, x.shape[0], batch_size)]
-    return torch.cat(parts)
+def _reconstruct(model: VAE, x: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
+    for start in range(0, x.shape[0], batch_size):
+        yield model.likelihood.mean(model.decoder_params(model.posterior(
+            x[start:start + batch_size]).mean)).clamp(0, 1)
 
 
 SAME_SAMPLES = ("samples", "images", "sampler")
@@ -215,10 +229,10 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
             advance(1)
             generator = torch.Generator(device=device).manual_seed(seed)
             sample_stats, sample_logits = _features(
-                clf, _generate(model, n_samples, batch_size, generator, sampler), batch_size)
+                clf, _generate(model, n_samples, batch_size, generator, sampler), n_samples)
             advance(1)
             recon_stats, _ = _features(clf, _reconstruct(model, scored.x, batch_size),
-                                       batch_size)
+                                       len(scored))
             advance(1)
     finally:
         model.train(was_training)

@@ -24,7 +24,7 @@ from rich.markup import escape
 from vaelab import rundir
 from vaelab.errors import VaelabError
 from vaelab.registry import Registry
-from vaelab.sweep import SweepSpec, layout, run_sweep
+from vaelab.sweep import SweepRunsFailed, SweepSpec, layout, run_sweep
 from vaelab.sweep import state as sweep_state
 from vaelab.sweep.layout import VERDICTS
 
@@ -180,8 +180,12 @@ def run_recipe(name: str, out: str | Path | None = None, *, quick: bool = False,
     console.print(f"[bold]recipe {name}[/]{' (quick)' if quick else ''}: {recipe.question}")
     info = {"name": recipe.name, "title": recipe.title, "question": recipe.question,
             "source": recipe.source, "quick": quick}
-    run_sweep(spec, out, backend=backend, workers=workers, force=force, progress=progress,
-              command=list(sys.argv), extra={"recipe": info})
+    failed = None  # some runs failed: findings and report of the others, then the error
+    try:
+        run_sweep(spec, out, backend=backend, workers=workers, force=force,
+                  progress=progress, command=list(sys.argv), extra={"recipe": info})
+    except SweepRunsFailed as err:
+        failed = err
     results = Results(out, quick)
     notes = draw_figures(recipe, results, console)
     findings = recipe.findings(results)
@@ -200,6 +204,8 @@ def run_recipe(name: str, out: str | Path | None = None, *, quick: bool = False,
                       f"{escape(finding.found)}")
     if report:
         _write_report(out, console)
+    if failed is not None:
+        raise VaelabError(f"recipe {name}: {failed}; the report shows the failed runs")
     return out
 
 

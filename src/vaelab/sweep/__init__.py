@@ -10,8 +10,8 @@ sweep/state.py; backends (local processes, batched, Ray) in sweep/backends.py.
 """
 
 from vaelab.sweep.backends import BACKENDS
-from vaelab.sweep.runner import load_spec, run_sweep
+from vaelab.sweep.runner import SweepRunsFailed, load_spec, run_sweep
 from vaelab.sweep.spec import Point, RunSpec, SweepSpec, read_sweep_file, spec_from_dict
 
-__all__ = ["BACKENDS", "Point", "RunSpec", "SweepSpec", "load_spec", "read_sweep_file",
-           "run_sweep", "spec_from_dict"]
+__all__ = ["BACKENDS", "Point", "RunSpec", "SweepRunsFailed", "SweepSpec", "load_spec",
+           "read_sweep_file", "run_sweep", "spec_from_dict"]

@@ -48,9 +48,12 @@ def summarize(sweep_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         group = groups.setdefault(entry["group"], {
             "group": entry["group"],
             "overrides": {k: v for k, v in entry["overrides"].items() if k != "seed"},
-            "runs": [], "done": 0, "per_seed": {}})
+            "runs": [], "done": 0, "per_seed": {}, "failed": []})
         group["runs"].append(entry["name"])
-        if not state.is_done(sweep_dir, entry["name"]):
+        status = state.read_status(sweep_dir, entry["name"])
+        if status.get("status") == "failed":
+            group["failed"].append({"run": entry["name"], "error": status.get("error", "")})
+        if status.get("status") != "done":
             continue
         group["done"] += 1
         values, found = run_numbers(sweep_dir / entry["run"])
@@ -69,7 +72,7 @@ def summarize(sweep_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
                      "better": c.number.better, "short": c.number.header,
                      "format": c.number.format} for c in used],
         "groups": [{"group": g["group"], "overrides": g["overrides"], "n": g["done"],
-                    "runs": g["runs"],
+                    "runs": g["runs"], "failed": g["failed"],
                     "values": {key: mean_std(vals) for key, vals in g["per_seed"].items()}}
                    for g in groups.values()],
     }

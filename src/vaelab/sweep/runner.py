@@ -118,6 +118,15 @@ def _same_config(stored: Any, new: dict[str, Any]) -> bool:
         return False
 
 
+class SweepRunsFailed(VaelabError):
+    """Some runs of a sweep failed (the others are saved); ``summary`` is the sweep's
+    summary as written, failed runs included, for the table the caller still shows."""
+
+    def __init__(self, message: str, summary: dict[str, Any]):
+        super().__init__(message)
+        self.summary = summary
+
+
 def run_sweep(spec: SweepSpec, out: str | Path, *, backend: str = "auto",
               workers: int | None = None, address: str | None = None, force: bool = False,
               progress: bool = True, command: list[str] | None = None,
@@ -129,8 +138,9 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, backend: str = "auto",
     if workers is not None and workers < 1:
         raise VaelabError(f"--workers must be >= 1, got {workers}")
     command = command if command is not None else list(sys.argv)
+    data_sizes = {}
     if backend != "ray":  # Ray workers may hold data this machine lacks
-        check_data(spec)
+        data_sizes = check_data(spec)
     manifest = prepare_manifest(spec, out, force=force, backend=backend, command=command,
                                 extra=extra)
     console = Console(stderr=True, quiet=not progress)
@@ -143,6 +153,13 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, backend: str = "auto",
             tasks.append(make_task(out, entry["name"], entry["config"], stored_spec, command))
     console.print(f"[bold]vaelab sweep[/] {manifest['name']}: {len(manifest['points'])} runs "
                   f"({finished} already done) on the {backend} backend → {out}")
+    # --workers 1 trains in this process; otherwise one process per run (a dead one fails
+    # its run only), as many at once as cores and memory allow (sweep/sizing.py).
+    isolate = workers != 1
+    if backend == "local" and workers is None and tasks:
+        workers, note = _sized_workers(tasks, data_sizes)
+        if note:
+            console.print(note)
     results: list[dict[str, Any]] = []
     bar = new_progress(enabled=progress and bool(tasks), console=console)
     with bar:
@@ -159,8 +176,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, backend: str = "auto",
             console.print(f"  [{style}]{status}[/] {escape(result['run'] + detail)}")
 
         if tasks:
-            BACKENDS.get(backend)(tasks, BackendOptions(workers=workers, address=address),
-                                  done)
+            BACKENDS.get(backend)(tasks, BackendOptions(workers=workers, address=address,
+                                                        isolate=isolate), done)
     summary = summarize(out, manifest)
     failed = [r for r in results if r["status"] == "failed"]
     busy = [r for r in results if r["status"] == "busy"]
@@ -168,24 +185,54 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, backend: str = "auto",
         console.print(f"{len(busy)} runs are being trained by another sweep process; run "
                       "the sweep again later to aggregate them")
     if failed:
-        raise VaelabError(f"{len(failed)} of {len(results)} sweep runs failed (first: "
-                          f"{failed[0]['run']}: {failed[0].get('error', '')}); the others "
-                          f"are saved in {out}; fix the cause and run the sweep again")
+        raise SweepRunsFailed(f"{len(failed)} of {len(results)} sweep runs failed (first: "
+                              f"{failed[0]['run']}: {failed[0].get('error', '')}); the others "
+                              f"are saved in {out}; fix the cause and run the sweep again",
+                              summary)
     return summary
 
 
-def check_data(spec: SweepSpec) -> None:
+def _sized_workers(tasks: list[dict[str, Any]], data_sizes: dict[str, tuple]
+                   ) -> tuple[int, str | None]:
+    """The local backend's default workers: cores and memory (sweep/sizing.py), at the
+    largest estimated peak of the runs to do."""
+    from vaelab.config import Config
+    from vaelab.memory import host_available_bytes
+    from vaelab.sweep.sizing import local_workers, run_peak_bytes
+    from vaelab.sweep.worker import cpu_count
+
+    peak = 0
+    for task in tasks:
+        config = Config.from_dict(task["config"], where=f"sweep run {task['run']}")
+        shape, size = data_sizes.get(_data_key(config.data), (None, 0))
+        if shape is not None:
+            peak = max(peak, run_peak_bytes(config, shape, size))
+    return local_workers(cpu_count(), host_available_bytes(), peak, len(tasks))
+
+
+def _data_key(data_config: Any) -> str:
+    import json
+
+    return json.dumps(data_config.to_dict(), sort_keys=True, default=str)
+
+
+def check_data(spec: SweepSpec) -> dict[str, tuple[tuple[int, ...], int]]:
     """Load each distinct data set of the sweep once before anything runs, so a missing
-    or corrupt file is one error now, not one failure per run minutes later."""
+    or corrupt file is one error now, not one failure per run minutes later. Returns, per
+    data config (``_data_key``), its image shape and the bytes its prepared tensors take
+    (sweep/sizing.py's estimate of a run's memory)."""
     import torch
 
     from vaelab.data import prepare_data
+    from vaelab.sweep.sizing import data_bytes
 
-    seen = []
+    sizes: dict[str, tuple[tuple[int, ...], int]] = {}
     for run in spec.runs():
-        if run.config.data not in seen:
-            seen.append(run.config.data)
-            prepare_data(run.config.data, torch.device("cpu"))
+        key = _data_key(run.config.data)
+        if key not in sizes:
+            data = prepare_data(run.config.data, torch.device("cpu"))
+            sizes[key] = (tuple(data.image_shape), data_bytes(data))
+    return sizes
 
 
 def load_spec(sweep_dir: str | Path) -> SweepSpec:

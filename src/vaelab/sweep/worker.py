@@ -5,6 +5,7 @@ dicts so that it can cross process and Ray boundaries."""
 from __future__ import annotations
 
 import os
+import signal
 import time
 import traceback
 from pathlib import Path
@@ -60,6 +61,29 @@ def run_point(task: dict[str, Any], *, claim: bool = True) -> dict[str, Any]:
         if claim:
             state.release_claim(sweep_dir, name)
     state.write_status(sweep_dir, name, result)
+    return result
+
+
+def worker_died(task: dict[str, Any], exitcode: int | None) -> dict[str, Any]:
+    """The failed result of a run whose worker process ended without one (killed by a
+    signal, or the interpreter crashed), recorded in state/<run>.json like any failure.
+    Its claim names the dead process, so the next sweep takes the run over and resumes it
+    from its last complete epoch."""
+    name = None  # the signal's name
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        cause = f"its worker process was killed by {name}"
+        if -exitcode == signal.SIGKILL:
+            cause += " (likely out of memory: the kernel's out-of-memory killer sends SIGKILL)"
+    else:
+        cause = f"its worker process exited with code {exitcode} before it reported"
+    result = {"run": task["run"], "status": "failed", "signal": name, "exitcode": exitcode,
+              "error": f"{cause}; run the sweep again (or --resume) to retrain it from its "
+                       "last complete epoch"}
+    state.write_status(Path(task["sweep_dir"]), task["run"], result)
     return result
 
 
