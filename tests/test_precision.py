@@ -116,22 +116,18 @@ def test_precision_and_graph_flags_are_checked(tmp_path):
 
 def test_the_auto_sweep_backend_is_local_on_the_cpu_and_batched_on_a_gpu(monkeypatch):
     from vaelab.config import Config
-    from vaelab.sweep import backends
+    from vaelab.sweep.backends import check_backend, resolve_backend
 
-    calls = []
-    monkeypatch.setattr(backends, "run_local", lambda *a: calls.append("local"))
-    monkeypatch.setattr(backends, "run_batched_backend", lambda *a: calls.append("batched"))
+    check_backend("auto")  # accepted, resolved per sweep
     task = {"run": "r0", "config": Config().replace(dataset="digits").to_dict()}
-    backends.run_auto_backend([task], backends.BackendOptions(), lambda result: None)
-    assert calls == ["local"]  # the suite pins the CPU: --device auto is cpu here
+    assert resolve_backend("auto", [task]) == "local"  # the suite pins the CPU
+    assert resolve_backend("ray", [task]) == "ray"
+    cuda_task = {"run": "r1", "config": Config().replace(device="cuda").to_dict()}
     if torch.cuda.is_available():
-        cuda_task = {"run": "r1", "config": Config().replace(device="cuda").to_dict()}
-        backends.run_auto_backend([cuda_task], backends.BackendOptions(), lambda r: None)
-        assert calls == ["local", "batched"]
+        assert resolve_backend("auto", [task, cuda_task]) == "batched"
     else:
-        monkeypatch.setenv("VAELAB_DEVICE", "cuda")
         with pytest.raises(VaelabError, match="no CUDA GPU"):
-            backends.run_auto_backend([task], backends.BackendOptions(), lambda r: None)
+            resolve_backend("auto", [task, cuda_task])
 
 
 def test_is_nll_in_bf16_and_tf32_matches_float32_within_its_standard_error(tmp_path):

@@ -102,6 +102,8 @@ def _child(task: dict[str, Any], threads: int, send: Any) -> None:
 def check_backend(name: str) -> None:
     """An unknown backend, or one whose optional extra is missing, fails here: one line,
     before the sweep directory is created."""
+    if name == AUTO:
+        return
     BACKENDS.get(name)
     if name in BACKEND_EXTRAS:
         extras.require(BACKEND_EXTRAS[name], needed_by=f"--backend {name}")
@@ -139,17 +141,17 @@ def run_ray_backend(tasks: list[dict[str, Any]], options: BackendOptions,
     run_ray(tasks, options.address, done)
 
 
-@BACKENDS.register("auto")
-def run_auto_backend(tasks: list[dict[str, Any]], options: BackendOptions,
-                     done: Callback) -> None:
-    """local on the CPU. On a GPU, batched: one process stacks the runs that share an
-    architecture and trains the others one after another, each step replayed from a CUDA
-    graph (stepper.py), rather than several processes each holding a CUDA context and
-    time-slicing the GPU while each waits on Python."""
-    if any(_on_cuda(task) for task in tasks):
-        run_batched_backend(tasks, options, done)
-    else:
-        run_local(tasks, options, done)
+AUTO = "auto"  # the default --backend: resolved per sweep by ``resolve_backend``
+
+
+def resolve_backend(name: str, tasks: list[dict[str, Any]]) -> str:
+    """``auto`` → local on the CPU. On a GPU, batched: one process stacks the runs that
+    share an architecture and trains the others one after another, each step replayed
+    from a CUDA graph (stepper.py), rather than several processes each holding a CUDA
+    context and time-slicing the GPU while each waits on Python. Any other name as is."""
+    if name != AUTO:
+        return name
+    return "batched" if any(_on_cuda(task) for task in tasks) else "local"
 
 
 def _on_cuda(task: dict[str, Any]) -> bool:

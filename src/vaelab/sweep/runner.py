@@ -16,7 +16,7 @@ from vaelab.errors import VaelabError
 from vaelab.progress import new_progress
 from vaelab.sweep import layout, state
 from vaelab.sweep.aggregate import summarize
-from vaelab.sweep.backends import BACKENDS, BackendOptions, check_backend
+from vaelab.sweep.backends import BACKENDS, BackendOptions, check_backend, resolve_backend
 from vaelab.sweep.spec import IDENTITY_EXCLUDES, SweepSpec, spec_from_dict
 from vaelab.sweep.worker import make_task
 
@@ -151,6 +151,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, backend: str = "auto",
             finished += 1
         else:
             tasks.append(make_task(out, entry["name"], entry["config"], stored_spec, command))
+    backend = resolve_backend(backend, tasks)
     console.print(f"[bold]vaelab sweep[/] {manifest['name']}: {len(manifest['points'])} runs "
                   f"({finished} already done) on the {backend} backend → {out}")
     # --workers 1 trains in this process; otherwise one process per run (a dead one fails
