@@ -17,7 +17,8 @@ NAMES = ["posterior-collapse", "fashion-vae-vs-ae", "architecture-depth", "beta-
 
 
 def test_the_five_studies_are_registered():
-    assert sorted(RECIPES.names()) == sorted(NAMES)
+    # and the literature check (tests/test_literature_recipe.py)
+    assert sorted(RECIPES.names()) == sorted([*NAMES, "literature"])
 
 
 @pytest.mark.parametrize("name", NAMES)

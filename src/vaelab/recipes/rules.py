@@ -210,14 +210,13 @@ def matches_published(estimate: Estimate | None, published: float, tolerance: fl
     """A reproduction of a published number: agrees within 2 s.e. + ``tolerance``, else
     disagrees with the gap (a published table gives no uncertainty of its own)."""
     rule = (f"agrees when |measured − published| ≤ 2 s.e. + {tolerance:g}, else disagrees")
-    numbers: dict[str, Any] = {"published": published, "tolerance": tolerance}
+    numbers: dict[str, Any] = {} if estimate is None else {name: estimate.to_dict()}
+    numbers["published"] = published
     if estimate is None or estimate.se is None:
         why = "not measured" if estimate is None else "no standard error"
-        if estimate is not None:
-            numbers[name] = estimate.to_dict()
-        return Evidence("inconclusive", f"{rule}; {why}", numbers)
+        return Evidence("inconclusive", f"{rule}; {why}", {**numbers, "tolerance": tolerance})
     gap = estimate.mean - published
-    numbers.update({name: estimate.to_dict(), "gap": gap})
+    numbers.update({"gap": gap, "tolerance": tolerance})
     verdict = "agrees" if abs(gap) <= 2 * estimate.se + tolerance else "disagrees"
     return Evidence(verdict, rule, numbers)
 
