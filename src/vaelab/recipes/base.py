@@ -104,8 +104,8 @@ RECIPES: Registry[Recipe] = Registry("recipe")
 
 class Results:
     """Read-only view of a finished recipe sweep for the findings: per-point means over
-    seeds with their standard errors (summary.json), numbers derived per seed from each
-    run, each point's first run, its metrics and history.
+    seeds with their standard errors (summary.json), numbers read or derived per seed
+    from each run (metrics, config, history), and the first seed's history.
 
     Every read that finds no number is recorded in ``misses`` ("point: key"): on a
     finished sweep that means a finding reads a number the recipe did not compute."""
@@ -133,11 +133,6 @@ class Results:
             self.misses.append(f"{point}: {key}")
             return None
         return Estimate.from_stats(stats["mean"], stats["std"], stats["n"])
-
-    def value(self, point: str, key: str) -> float | None:
-        """Mean over seeds of a summary column (e.g. ``test.elbo``), None if missing."""
-        estimate = self.estimate(point, key)
-        return None if estimate is None else estimate.mean
 
     def seed_runs(self, point: str) -> list[SeedRun]:
         runs = []
@@ -175,29 +170,13 @@ class Results:
         paths = self.run_paths(point)
         return paths[0] if paths else None
 
-    def metrics(self, point: str) -> dict[str, Any]:
-        path = self.run_path(point)
-        if path is None:
-            return {}
-        return rundir.read_metrics(path)[0]  # numbers of the current checkpoint only
-
     def history(self, point: str) -> list[dict[str, float]]:
         path = self.run_path(point)
         return [] if path is None else rundir.read_history(path / rundir.HISTORY_FILE)
 
-    def config(self, point: str) -> dict[str, Any]:
-        path = self.run_path(point)
-        return {} if path is None else rundir.read_json(path / rundir.CONFIG_FILE)
-
     @cached_property
     def missing(self) -> list[str]:
         return [p for p in self.groups if self.run_path(p) is None]
-
-
-def compare(found_ok: bool | None, claim: str, source: str, found: str) -> Finding:
-    """A Finding from a boolean test: None (not measured) → inconclusive."""
-    verdict = "inconclusive" if found_ok is None else ("agrees" if found_ok else "disagrees")
-    return Finding(claim, source, found, verdict)
 
 
 def judged(evidence: Evidence, claim: str, source: str, found: str) -> Finding:
