@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import has_dataset, run_cli
 
-from vaelab.recipes import RECIPES
+from vaelab.recipes import RECIPES, Results
 
 NEEDS = {"posterior-collapse": "fashion-mnist", "fashion-vae-vs-ae": "fashion-mnist",
          "architecture-depth": "mnist", "beta-sweep": "mnist",
@@ -37,8 +37,17 @@ def test_quick_recipe(name, tmp_path, monkeypatch, capsys):
     for finding in findings["findings"]:
         assert finding["verdict"] in ("agrees", "disagrees", "inconclusive")
         assert finding["found"] and finding["claim"]
+        # One seed: a smoke test, no verdict, but the numbers and the full run's rule.
+        assert finding["verdict"] == "inconclusive"
+        assert finding["rule"].startswith("smoke test, no verdict"), finding
+        assert isinstance(finding["numbers"], dict)
+    # Issue 17 item 2: every number a finding reads was computed by the recipe.
+    results = Results(out, quick=True)
+    RECIPES.get(name).findings(results)
+    assert results.misses == [], f"{name}'s findings read numbers it never computed"
     assert findings["notes"][0].startswith("--quick:")
     figures = list((out / "figures").glob("*.png"))
     assert figures and all(path.stat().st_size > 2000 for path in figures)
     html = (out / "report.html").read_text()
     assert RECIPES.get(name).question.split(",")[0] in html.replace("&#39;", "'")
+    assert "Rule: smoke test, no verdict" in html

@@ -116,7 +116,12 @@ def make_sweep(root, run, *, name="beta-sweep", claim=None):
         "question": "What does β do to the ELBO?",
         "findings": [
             {"claim": claim or "β > 1 lowers the test ELBO", "source": "study 003",
-             "found": "beta=1 is best", "verdict": "agrees"},
+             "found": "beta=1 is best", "verdict": "agrees",
+             "rule": "beta=1 higher than beta=4: agrees when the mean difference exceeds 2 "
+                     "standard errors of the difference",
+             "numbers": {"beta=1": {"mean": -44.0, "se": 0.07, "n": 3},
+                         "beta=4": {"mean": -50.0, "se": 0.5, "n": 3},
+                         "difference": {"mean": 6.0, "se": 0.505, "n": 3}}},
             {"claim": "β = 4 keeps every latent unit active", "source": "study 003",
              "found": "not measured", "verdict": "disagrees"},
             {"claim": "samples get sharper", "source": "study 003", "found": "unclear",
@@ -175,6 +180,11 @@ def test_report_of_a_sweep_with_unfinished_and_failed_runs(run, tmp_path):
               if b.attrs["class"].split()[1] in ("agrees", "disagrees", "inconclusive")}
     assert set(badges) == {"agrees", "disagrees", "inconclusive"}
     assert "β > 1 lowers the test ELBO" in badges["agrees"]
+    # Beside the badge: the numbers behind the verdict, with their standard errors, and
+    # the rule that decided it.
+    assert ("beta=1 -44 ± 0.07 (n = 3); beta=4 -50 ± 0.5 (n = 3); difference 6 ± 0.505 "
+            "(n = 3)") in badges["agrees"]
+    assert "Rule: beta=1 higher than beta=4: agrees when" in badges["agrees"]
 
     # Aggregate table: mean ± std with the estimator and direction in the header.
     aggregate, runs_table = list(root.find_all("table", "sortable"))[:2]

@@ -92,6 +92,12 @@ class TrainFields:
     batch_size: int = option(128, "Mini-batch size.", low=1)
     lr: float = option(1e-3, "Adam learning rate.", low=0.0, low_open=True)
     weight_decay: float = option(0.0, "Adam weight decay (L2).", low=0.0)
+    adam_eps: float = option(1e-8, "Adam ε, added to the root of the second moment (Burda "
+                             "et al. 2015 used 1e-4).", low=0.0, low_open=True)
+    lr_schedule: str = option(
+        "constant", "Learning rate over the epochs: constant (--lr), or burda (Burda et al. "
+        "2015: 3^i epochs at --lr·10^(−i/7), i = 0…7; 3280 epochs in all).",
+        choices=lambda: _lr_schedule_names())
     grad_clip: float | None = option(
         None, "Clip the gradient norm to this value (off by default).", low=0.0, low_open=True)
     seed: int = option(0, "Seed of initialisation, batch order, binarisation and sampling.",
@@ -111,6 +117,12 @@ class TrainFields:
         "auto", "On CUDA, capture each training step in a CUDA graph and replay it (auto; "
         "falls back to eager steps, saying why, where capture is impossible) or never (off).",
         choices=lambda: ["auto", "off"])
+
+
+def _lr_schedule_names() -> list[str]:
+    from vaelab.lr_schedules import LR_SCHEDULES
+
+    return LR_SCHEDULES.names()
 
 
 # -- sections -------------------------------------------------------------------------------

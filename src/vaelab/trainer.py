@@ -30,6 +30,7 @@ from vaelab.config import Config
 from vaelab.data import PreparedData
 from vaelab.distributed import Group
 from vaelab.evaluate import EVAL_SEED, evaluate_split, headline, split_numbers
+from vaelab.lr_schedules import LR_SCHEDULES
 from vaelab.model import VAE
 from vaelab.nonfinite import NonFiniteGuard
 from vaelab.objectives import Objective
@@ -48,7 +49,7 @@ def make_optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optimi
     # update (stepper.py); only CUDA parameters can be capturable.
     on_cuda = next(model.parameters()).device.type == "cuda"
     return torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay,
-                            fused=True, capturable=on_cuda)
+                            eps=train.adam_eps, fused=True, capturable=on_cuda)
 
 
 def train_model(model: VAE, objective: Objective, data: PreparedData, config: Config,
@@ -77,6 +78,7 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
     train_cfg = members[0].config.train  # equal in a stack except the seed
     device = next(trainee.module.parameters()).device
     optimizer = make_optimizer(trainee.module, members[0].config)
+    schedule = LR_SCHEDULES.get(train_cfg.lr_schedule)
     # An objective that trains networks of its own (FactorVAE's discriminator, with its
     # own optimiser) builds them now; they are saved and resumed with the model.
     trainee.attach()
@@ -124,6 +126,8 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
                             completed=step)
         for epoch in range(members[0].state.epoch + 1, train_cfg.epochs + 1):
             trainee.module.train()
+            for group in optimizer.param_groups:  # --lr-schedule: a function of the epoch
+                group["lr"] = schedule(epoch, train_cfg.lr)
             guard.start_epoch(epoch)
             sums.zero_()
             for value in term_sums.values():

@@ -1,5 +1,5 @@
-"""The five classic VAE studies as recipes (one file each): ``vaelab recipe list``,
-``vaelab recipe run NAME [--quick]``."""
+"""The five classic VAE studies and the literature check as recipes (one file each):
+``vaelab recipe list``, ``vaelab recipe run NAME [--quick]``."""
 
 from vaelab.recipes import (  # noqa: F401  (importing registers the recipes)
     architecture_depth,
@@ -7,6 +7,7 @@ from vaelab.recipes import (  # noqa: F401  (importing registers the recipes)
     disentanglement,
     fashion_vae_vs_ae,
     likelihood_and_prior,
+    literature,
     posterior_collapse,
 )
 from vaelab.recipes.base import RECIPES, Finding, Recipe, Results, run_recipe

@@ -23,24 +23,56 @@ from rich.markup import escape
 
 from vaelab import rundir
 from vaelab.errors import VaelabError
+from vaelab.metrics.shown import lookup, with_training_time
+from vaelab.recipes.rules import Estimate, Evidence
 from vaelab.registry import Registry
 from vaelab.sweep import SweepRunsFailed, SweepSpec, layout, run_sweep
 from vaelab.sweep import state as sweep_state
 from vaelab.sweep.layout import VERDICTS
 
+# Seeds per point: a full run's verdicts need standard errors over at least 3 seeds;
+# --quick trains one (a smoke test, no verdict).
+FULL_SEEDS = (0, 1, 2)
+
+
+def seeds_for(quick: bool) -> list[int]:
+    return [0] if quick else list(FULL_SEEDS)
+
+
+SMOKE_TEST = "smoke test, no verdict (--quick: one seed, a few epochs)"
+
 
 @dataclass(frozen=True)
 class Finding:
-    """One claim of the study, what vaelab measured, and whether they agree."""
+    """One claim of the study, what vaelab measured, whether they agree, the rule that
+    decided it (rules.py) and the numbers behind it (means with standard errors, or a
+    p-value)."""
 
     claim: str
     source: str
     found: str
     verdict: str
+    rule: str = ""
+    numbers: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+
+    def smoke_test(self) -> Finding:
+        """The finding of a --quick run: its numbers, but no verdict."""
+        return Finding(self.claim, self.source, self.found, "inconclusive",
+                       f"{SMOKE_TEST}; a full run applies: {self.rule}", self.numbers)
+
+
+@dataclass(frozen=True)
+class SeedRun:
+    """One finished seed of a point: its metrics (with the training time), config and
+    history, for numbers that findings derive per seed."""
+
+    metrics: dict[str, Any]
+    config: dict[str, Any]
+    history: list[dict[str, float]]
 
 
 @dataclass(frozen=True)
@@ -72,7 +104,11 @@ RECIPES: Registry[Recipe] = Registry("recipe")
 
 class Results:
     """Read-only view of a finished recipe sweep for the findings: per-point means over
-    seeds (summary.json), each point's first run, its metrics and history."""
+    seeds with their standard errors (summary.json), numbers read or derived per seed
+    from each run (metrics, config, history), and the first seed's history.
+
+    Every read that finds no number is recorded in ``misses`` ("point: key"): on a
+    finished sweep that means a finding reads a number the recipe did not compute."""
 
     def __init__(self, sweep_dir: Path, quick: bool):
         self.sweep_dir = Path(sweep_dir)
@@ -80,26 +116,59 @@ class Results:
         self.manifest = sweep_state.read_manifest(self.sweep_dir) or {}
         self.summary = rundir.read_json(self.sweep_dir / layout.SUMMARY_JSON)
         self.groups = {g["group"]: g for g in self.summary["groups"]}
+        self.misses: list[str] = []
 
     def points(self) -> list[str]:
         return list(self.groups)
 
-    def value(self, point: str, key: str) -> float | None:
-        """Mean over seeds of a summary column (e.g. ``test.elbo``), None if missing."""
-        stats = self.groups.get(point, {}).get("values", {}).get(key)
-        return None if stats is None else stats["mean"]
+    def summary_stats(self, point: str, key: str) -> dict[str, Any] | None:
+        """summary.json's {"mean", "std", "n"} of a column, None if missing."""
+        return self.groups.get(point, {}).get("values", {}).get(key)
+
+    def estimate(self, point: str, key: str) -> Estimate | None:
+        """Mean over seeds of a summary column (e.g. ``test.elbo``) and its standard
+        error; None (and a recorded miss) if missing."""
+        stats = self.summary_stats(point, key)
+        if stats is None:
+            self.misses.append(f"{point}: {key}")
+            return None
+        return Estimate.from_stats(stats["mean"], stats["std"], stats["n"])
+
+    def seed_runs(self, point: str) -> list[SeedRun]:
+        runs = []
+        for path in self.run_paths(point):
+            history = rundir.read_history(path / rundir.HISTORY_FILE)
+            metrics = with_training_time(rundir.read_metrics(path)[0], history)
+            runs.append(SeedRun(metrics, rundir.read_json(path / rundir.CONFIG_FILE), history))
+        return runs
+
+    def per_seed(self, point: str, key: str,
+                 derive: Callable[[SeedRun], float | None] | None = None) -> Estimate | None:
+        """The mean over seeds, with its standard error, of a number of each seed's run:
+        metrics.json's dotted ``key`` (any number, not only summary columns), or
+        ``derive(run)`` of each run (``key`` then names it). None (and a recorded miss)
+        when a finished seed lacks it."""
+        values = []
+        for run in self.seed_runs(point):
+            value = derive(run) if derive else lookup(run.metrics, tuple(key.split(".")))
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                values = []
+                break
+            values.append(float(value))
+        if not values:
+            self.misses.append(f"{point}: {key}")
+            return None
+        return Estimate.of(values)
+
+    def run_paths(self, point: str) -> list[Path]:
+        """The finished seeds' run directories of a point."""
+        return [self.sweep_dir / entry["run"] for entry in self.manifest.get("points", [])
+                if entry["group"] == point and sweep_state.is_done(self.sweep_dir,
+                                                                   entry["name"])]
 
     def run_path(self, point: str) -> Path | None:
-        for entry in self.manifest.get("points", []):
-            if entry["group"] == point and sweep_state.is_done(self.sweep_dir, entry["name"]):
-                return self.sweep_dir / entry["run"]
-        return None
-
-    def metrics(self, point: str) -> dict[str, Any]:
-        path = self.run_path(point)
-        if path is None:
-            return {}
-        return rundir.read_metrics(path)[0]  # numbers of the current checkpoint only
+        paths = self.run_paths(point)
+        return paths[0] if paths else None
 
     def seed_metrics(self, point: str) -> list[dict[str, Any]]:
         """The current metrics of every finished seed of a point (for per-run findings)."""
@@ -112,22 +181,35 @@ class Results:
         path = self.run_path(point)
         return [] if path is None else rundir.read_history(path / rundir.HISTORY_FILE)
 
-    def config(self, point: str) -> dict[str, Any]:
-        path = self.run_path(point)
-        return {} if path is None else rundir.read_json(path / rundir.CONFIG_FILE)
-
     @cached_property
     def missing(self) -> list[str]:
         return [p for p in self.groups if self.run_path(p) is None]
 
 
-def compare(found_ok: bool | None, claim: str, source: str, found: str) -> Finding:
-    """A Finding from a boolean test: None (not measured) → inconclusive."""
-    verdict = "inconclusive" if found_ok is None else ("agrees" if found_ok else "disagrees")
-    return Finding(claim, source, found, verdict)
+def judged(evidence: Evidence, claim: str, source: str, found: str) -> Finding:
+    """A Finding whose verdict, rule and numbers come from a rule of rules.py."""
+    return Finding(claim, source, found, evidence.verdict, evidence.rule, evidence.numbers)
 
 
-def fmt(value: float | None, digits: int = 2) -> str:
+def unscored(claim: str, source: str, found: str, why: str = "a visual comparison"
+             ) -> Finding:
+    """A claim vaelab shows (a figure) or explains but does not score."""
+    return Finding(claim, source, found, "inconclusive", f"not scored: {why}")
+
+
+def fmt_estimate(estimate: Estimate | None, digits: int = 2) -> str:
+    """'12.30 ± 0.40' (mean ± standard error over seeds), the mean alone for one seed."""
+    if estimate is None:
+        return "n/a"
+    if estimate.se is None:
+        return f"{estimate.mean:.{digits}f}"
+    return f"{estimate.mean:.{digits}f} ± {estimate.se:.{digits}f}"
+
+
+def fmt(value: float | Estimate | None, digits: int = 2) -> str:
+    """A number, or an estimate's mean, with ``digits`` decimals; 'n/a' when missing."""
+    if isinstance(value, Estimate):
+        value = value.mean
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
@@ -190,10 +272,12 @@ def run_recipe(name: str, out: str | Path | None = None, *, quick: bool = False,
     notes = draw_figures(recipe, results, console)
     findings = recipe.findings(results)
     if quick:
+        findings = [finding.smoke_test() for finding in findings]
         base = spec.base
         notes.insert(0, f"--quick: {base.data.subset:,} training images, {base.train.epochs} "
-                     f"epochs (lr {base.train.lr:g}); the numbers are a smoke test of the "
-                     "recipe, not the study's — run without --quick to reproduce it. "
+                     f"epochs (lr {base.train.lr:g}), {len(spec.seeds)} seed per point: a "
+                     f"{SMOKE_TEST.split(' (')[0]} — the numbers test the recipe, not the "
+                     "study; run without --quick (at least 3 seeds per point) for verdicts. "
                      + recipe.quick_note)
     rundir.write_json(out / layout.FINDINGS_JSON, {
         "question": recipe.question, "source": recipe.source, "quick": quick,

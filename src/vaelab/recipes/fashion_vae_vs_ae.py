@@ -4,7 +4,17 @@ data-path=fashion-mnist_train.csv), 90/10 split, Bernoulli VAE vs plain autoenco
 from __future__ import annotations
 
 from vaelab.config import Config
-from vaelab.recipes.base import RECIPES, FigurePlan, Finding, Recipe, Results, compare, fmt
+from vaelab.recipes.base import (
+    RECIPES,
+    FigurePlan,
+    Finding,
+    Recipe,
+    Results,
+    fmt_estimate,
+    judged,
+    seeds_for,
+)
+from vaelab.recipes.rules import better, beyond
 from vaelab.sweep import Point, SweepSpec
 
 SOURCE = "study 001 (Fashion-MNIST VAE vs AE, from CSV)"
@@ -19,7 +29,7 @@ def build(quick: bool) -> SweepSpec:
                                                                    "objective": "ae"}),
               Point("vae-z16", {"latent_dim": 16}), Point("ae-z16", {"latent_dim": 16,
                                                                      "objective": "ae"})]
-    return SweepSpec(name="fashion-vae-vs-ae", base=base, points=points,
+    return SweepSpec(name="fashion-vae-vs-ae", base=base, points=points, seeds=seeds_for(quick),
                      metrics=["elbo", "fid", "probe"], fid_samples=1000 if quick else 10000,
                      title="Fashion-MNIST: VAE vs autoencoder")
 
@@ -28,23 +38,24 @@ def findings(r: Results) -> list[Finding]:
     out = []
     for z in ("z2", "z16"):
         vae, ae = f"vae-{z}", f"ae-{z}"
-        rv, ra = r.value(vae, "test.recon"), r.value(ae, "test.recon")
-        out.append(compare(None if rv is None or ra is None else ra < rv,
-                           f"The AE reconstructs more sharply than the VAE ({z})", SOURCE,
-                           f"test reconstruction −log p(x|z), nats per image: AE {fmt(ra)} "
-                           f"vs VAE {fmt(rv)}"))
-        fv, fa = r.value(vae, "test.fid.fid_samples"), r.value(ae, "test.fid.fid_samples")
-        out.append(compare(None if fv is None or fa is None else fv < fa,
-                           f"Random latent vectors decode to meaningless images for the AE, "
-                           f"recognisable ones for the VAE ({z})", SOURCE,
-                           f"domain-classifier FID of N(0,I) samples: VAE {fmt(fv)} vs AE "
-                           f"{fmt(fa)} (lower is better)"))
-    acc = r.value("vae-z2", "test.probe.accuracy")
-    out.append(compare(None if acc is None else acc > 0.5,
-                       "Without labels, classes form (overlapping) clusters in the latent "
-                       "space", SOURCE,
-                       f"linear probe on the 2-D posterior means: accuracy {fmt(acc, 3)} "
-                       "(chance 0.1)"))
+        rv, ra = r.estimate(vae, "test.recon"), r.estimate(ae, "test.recon")
+        out.append(judged(better(ra, rv, "lower", (f"AE {z}", f"VAE {z}")),
+                          f"The AE reconstructs more sharply than the VAE ({z})", SOURCE,
+                          f"test reconstruction −log p(x|z), nats per image: AE "
+                          f"{fmt_estimate(ra)} vs VAE {fmt_estimate(rv)}"))
+        fv = r.estimate(vae, "test.fid.fid_samples")
+        fa = r.estimate(ae, "test.fid.fid_samples")
+        out.append(judged(better(fv, fa, "lower", (f"VAE {z}", f"AE {z}")),
+                          f"Random latent vectors decode to meaningless images for the AE, "
+                          f"recognisable ones for the VAE ({z})", SOURCE,
+                          f"domain-classifier FID of N(0,I) samples: VAE {fmt_estimate(fv)} vs "
+                          f"AE {fmt_estimate(fa)} (lower is better)"))
+    acc = r.estimate("vae-z2", "test.probe.accuracy")
+    out.append(judged(beyond(acc, 0.5, "above", "probe accuracy"),
+                      "Without labels, classes form (overlapping) clusters in the latent "
+                      "space", SOURCE,
+                      f"linear probe on the 2-D posterior means: accuracy "
+                      f"{fmt_estimate(acc, 3)} (chance 0.1; the rule asks for 0.5)"))
     return out
 
 

@@ -5,7 +5,18 @@ interpolations, latent plots and a domain-classifier FID table."""
 from __future__ import annotations
 
 from vaelab.config import Config
-from vaelab.recipes.base import RECIPES, FigurePlan, Finding, Recipe, Results, compare, fmt
+from vaelab.recipes.base import (
+    RECIPES,
+    FigurePlan,
+    Finding,
+    Recipe,
+    Results,
+    fmt,
+    fmt_estimate,
+    judged,
+    seeds_for,
+)
+from vaelab.recipes.rules import Estimate, best_of, better, rank_agreement, same
 from vaelab.sweep import Point, SweepSpec
 
 SOURCE = "study 004 (MNIST priors and reconstruction losses, FID)"
@@ -38,50 +49,51 @@ def build(quick: bool) -> SweepSpec:
         Point("z=10 BCE", {**KAIMING, "latent_dim": 10}),
     ]
     return SweepSpec(name="likelihood-and-prior", base=base, points=points,
+                     seeds=seeds_for(quick),
                      metrics=["elbo", "fid"], fid_samples=1000 if quick else 10000,
                      title="MNIST: priors and reconstruction losses")
 
 
-def _rank_agreement(ours: dict[str, float]) -> float | None:
-    """Spearman's rank correlation between our FIDs and the study's."""
-    names = [n for n in STUDY_FID if n in ours]
-    if len(names) < 3:
-        return None
-    from scipy.stats import spearmanr
-
-    return float(spearmanr([ours[n] for n in names], [STUDY_FID[n] for n in names])[0])
-
-
 def findings(r: Results) -> list[Finding]:
-    fid = {p: r.value(p, "test.fid.fid_samples") for p in r.points()}
-    fid = {p: v for p, v in fid.items() if v is not None}
-    score = {p: r.value(p, "test.fid.inception_score") for p in r.points()}
+    fid = {p: r.estimate(p, "test.fid.fid_samples") for p in STUDY_FID}
+    score = {p: r.estimate(p, "test.fid.inception_score") for p in ("perceptual+BCE",
+                                                                     "kaiming BCE")}
     two_d = {p: v for p, v in fid.items() if p != "z=10 BCE"}
-    a, b = fid.get("N(0,1) BCE"), fid.get("N(1,2) BCE")
-    rho = _rank_agreement(fid)
-    table = ", ".join(f"{p} {v:.1f}" for p, v in fid.items())
+    measured = {p: v for p, v in fid.items() if v is not None}
+    a, b = fid["N(0,1) BCE"], fid["N(1,2) BCE"]
+    # "About the same": within 10% of the N(0,1) model's FID.
+    margin = None if a is None else 0.1 * a.mean
+    rank = rank_agreement({p: v.mean for p, v in measured.items()}, STUDY_FID)
+    table = ", ".join(f"{p} {fmt_estimate(v, 1)}" for p, v in measured.items())
+
+    def extreme(values: dict[str, Estimate | None], sign: float) -> str:
+        known = {p: v for p, v in values.items() if v is not None}
+        return max(known, key=lambda p: sign * known[p].mean) if known else "n/a"
+
     return [
-        compare(None if a is None or b is None else abs(a - b) <= 0.2 * max(a, b),
-                "Priors N(0,1) and N(1,2) give about the same samples (FID 131.7 vs 132.0)",
-                SOURCE, f"domain FID: N(0,1) {fmt(a, 1)} vs N(1,2) {fmt(b, 1)}"),
-        compare(None if not two_d else min(two_d, key=two_d.get) == "MAE",
-                "Among the 2-D models MAE (Laplace) gives the best FID", SOURCE,
-                f"best 2-D: {min(two_d, key=two_d.get) if two_d else 'n/a'} ({table})"),
-        compare(None if not fid else max(fid, key=fid.get) == "perceptual",
-                "Perceptual loss alone gives the worst samples", SOURCE,
-                f"worst: {max(fid, key=fid.get) if fid else 'n/a'}"),
-        compare(None if not fid else min(fid, key=fid.get) == "z=10 BCE",
-                "A 10-D latent space gives the best FID of all", SOURCE,
-                f"best: {min(fid, key=fid.get) if fid else 'n/a'}"),
-        compare(None if score.get("perceptual+BCE") is None or score.get("kaiming BCE") is None
-                else score["perceptual+BCE"] > score["kaiming BCE"],
-                "Perceptual+BCE gives more varied samples than BCE alone", SOURCE,
-                "class diversity of samples (Inception-style score with the domain "
-                f"classifier): perceptual+BCE {fmt(score.get('perceptual+BCE'))} vs BCE "
-                f"{fmt(score.get('kaiming BCE'))}"),
-        compare(None if rho is None else rho > 0.5,
-                "The ranking of the nine models by FID (table 1)", SOURCE,
-                f"Spearman rank correlation with the study's FIDs: {fmt(rho)}"),
+        judged(same(a, b, margin or 0.0, ("N(0,1)", "N(1,2)")),
+               "Priors N(0,1) and N(1,2) give about the same samples (FID 131.7 vs 132.0; "
+               "margin ±10% of the N(0,1) FID)", SOURCE,
+               f"domain FID: N(0,1) {fmt_estimate(a, 1)} vs N(1,2) {fmt_estimate(b, 1)}"),
+        judged(best_of("MAE", two_d, "lower"),
+               "Among the 2-D models MAE (Laplace) gives the best FID", SOURCE,
+               f"best 2-D: {extreme(two_d, -1)} ({table})"),
+        judged(best_of("perceptual", fid, "higher"),
+               "Perceptual loss alone gives the worst samples", SOURCE,
+               f"worst: {extreme(fid, 1)}"),
+        judged(best_of("z=10 BCE", fid, "lower"),
+               "A 10-D latent space gives the best FID of all", SOURCE,
+               f"best: {extreme(fid, -1)}"),
+        judged(better(score["perceptual+BCE"], score["kaiming BCE"], "higher",
+                      ("perceptual+BCE", "BCE")),
+               "Perceptual+BCE gives more varied samples than BCE alone", SOURCE,
+               "class diversity of samples (Inception-style score with the domain "
+               f"classifier): perceptual+BCE {fmt_estimate(score['perceptual+BCE'])} vs BCE "
+               f"{fmt_estimate(score['kaiming BCE'])}"),
+        judged(rank, "The ranking of the nine models by FID (table 1)", SOURCE,
+               f"Spearman rank correlation of the mean FIDs with the study's: "
+               f"{fmt(rank.numbers.get('rho'))}, one-sided permutation p = "
+               f"{fmt(rank.numbers.get('p_value'), 4)}"),
     ]
 
 

@@ -6,7 +6,8 @@ runner.py, the backends, aggregate.py) and the recipes write it; the report read
                                   backend, command, created, recipe; "sweep_format"
     SWEEP/.sweep.lock             LOCK_FILE: an flock over the manifest
     SWEEP/summary.json / .csv     SUMMARY_JSON / SUMMARY_CSV: mean ± std over seeds
-    SWEEP/findings.json           FINDINGS_JSON (recipes): claims with VERDICTS
+    SWEEP/findings.json           FINDINGS_JSON (recipes): claims with VERDICTS, each
+                                  with its rule and numbers (recipes/rules.py)
     SWEEP/figures/                FIGURES_DIR (recipes): comparison figures
     SWEEP/report.html             REPORT_FILE (recipes)
     SWEEP/runs/<run>/             RUNS_DIR: one run directory per point (rundir.py)
