@@ -126,8 +126,8 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
                             completed=step)
         for epoch in range(members[0].state.epoch + 1, train_cfg.epochs + 1):
             trainee.module.train()
-            for group in optimizer.param_groups:  # --lr-schedule: a function of the epoch
-                group["lr"] = schedule(epoch, train_cfg.lr)
+            for param_group in optimizer.param_groups:  # --lr-schedule: a function of the epoch
+                param_group["lr"] = schedule(epoch, train_cfg.lr)
             guard.start_epoch(epoch)
             sums.zero_()
             for value in term_sums.values():
