@@ -17,6 +17,10 @@ timeout "${CUDA_TEST_SECONDS:-240}" python3 -m pytest -q -s -rA -p no:cacheprovi
     > "$OUT/cuda_tests.txt" 2>&1; echo "exit $?"
 grep -E "passed|failed|FAILED|error|gap|resume vs|stacked vs|bf16 vs|graphed .* eager|note:" \
     "$OUT/cuda_tests.txt" | grep -v "^PASSED" | tail -40
+echo "== 1b. the literature recipe's quick run on CUDA"
+timeout "${LITERATURE_SECONDS:-60}" python3 -m vaelab recipe run literature --quick \
+    --set device=cuda --out /tmp/literature > "$OUT/literature.txt" 2>&1; echo "exit $?"
+tail -4 "$OUT/literature.txt"
 echo "== 2. benchmark"
 timeout "${BENCH_SECONDS:-200}" python3 benchmarks/gpu_speed.py --json "$OUT/gpu_speed.json" \
     > "$OUT/gpu_speed.txt" 2>&1; echo "exit $?"
