@@ -152,6 +152,7 @@ def test_offline_errors_say_where_to_get_and_put_the_files(isolated: Path) -> No
 
 def test_vaelab_datasets_lists_where_each_was_found(isolated, monkeypatch, capsys) -> None:
     write_cifar10(isolated / "data" / "cifar10")
+    monkeypatch.delenv("COLUMNS", raising=False)  # a piped table: every cell whole
     code, out, err = run_cli(monkeypatch, capsys, "datasets")
     assert code == 0, err
     text = " ".join(out.split())

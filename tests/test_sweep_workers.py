@@ -146,7 +146,7 @@ def test_a_worker_killed_mid_run_fails_that_run_only_and_resume_continues_it(tmp
 def test_a_recipe_with_a_failed_run_still_writes_findings_and_report(tmp_path, monkeypatch,
                                                                       one_thread):
     from vaelab.errors import VaelabError
-    from vaelab.recipes import base
+    from vaelab.recipes import base, rules
     from vaelab.sweep import worker
 
     real = worker.train_and_evaluate
@@ -163,8 +163,9 @@ def test_a_recipe_with_a_failed_run_still_writes_findings_and_report(tmp_path, m
                            "metrics": ["elbo"]}, where="test")
     recipe = base.Recipe(name="tiny", title="tiny", question="does it fail well?",
                          source="test", build=lambda quick: spec,
-                         findings=lambda results: [base.compare(
-                             None if results.missing else True, "claim", "test", "found")])
+                         findings=lambda results: [base.judged(rules.exact(
+                             None if results.missing else True, "every point ran", {}),
+                             "claim", "test", "found")])
     monkeypatch.setitem(base.RECIPES._entries, "tiny", recipe)
     with pytest.raises(VaelabError, match=r"^recipe tiny: 1 of 2 sweep runs failed .*"
                                           r"injected failure.*the report shows the failed"):

@@ -115,10 +115,9 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
         with torch.no_grad(), progress_bar("precision/recall", 2, enabled=progress) as advance:
             real = torch.cat([net.embed(reference[i:i + batch_size]).cpu()
                               for i in range(0, len(reference), batch_size)])
-            fake_images = _generate(model, n_samples, batch_size,
-                                    torch.Generator(device=device).manual_seed(seed))
-            fake = torch.cat([net.embed(fake_images[i:i + batch_size]).cpu()
-                              for i in range(0, n_samples, batch_size)])
+            # Batch by batch: only one decoded batch is held at a time (metrics/fid.py).
+            fake = torch.cat([net.embed(batch).cpu() for batch in _generate(
+                model, n_samples, batch_size, torch.Generator(device=device).manual_seed(seed))])
             advance(1)
             scores = prdc(real, fake)
             advance(1)

@@ -83,7 +83,8 @@ class BetaTCVAE(Objective):
     logged recon/KL/ELBO are the true ELBO's terms (β = 1) of the same samples.
     ``kl_weight`` reports β."""
 
-    graph_safe = True  # a pure tensor step: may be captured in a CUDA graph
+    # Not graph-safe: its stratified weights are set by index assignment of Python
+    # scalars, a host-to-device copy that CUDA graph capture refuses (found on an H200).
 
     @dataclass
     class Options:
