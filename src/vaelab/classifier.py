@@ -131,7 +131,7 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, image_shape: tuple[int, .
     generator = torch.Generator().manual_seed(seed)
     steps_per_epoch = math.ceil(x.shape[0] / BATCH_SIZE)
     total = steps_per_epoch * epochs
-    from vaelab.metrics.base import progress_bar
+    from vaelab.progress import progress_bar
 
     model.train()
     step = 0

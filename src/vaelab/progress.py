@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -154,3 +154,13 @@ def working(description: str, *, enabled: bool = True, console: Console | None =
             thread.join()
     console.print(f"{description}: done in {time.monotonic() - started:.1f} s", markup=False,
                   highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def progress_bar(description: str, total: int, *, enabled: bool
+                 ) -> Iterator[Callable[[int], None]]:
+    """A bar of ``total`` steps from ``new_progress`` (stderr); yields ``advance(n)``."""
+    bar = new_progress(enabled=enabled)
+    with bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)

@@ -9,8 +9,7 @@ binarisation and seed, so a number never travels without what it means.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -21,7 +20,7 @@ from vaelab.errors import VaelabError
 from vaelab.metrics.shown import Breakdown, Number
 from vaelab.model import VAE
 from vaelab.posterior import diagonal_gaussian
-from vaelab.progress import new_progress
+from vaelab.progress import progress_bar  # noqa: F401  (the metrics' progress bars)
 from vaelab.registry import Registry
 
 SPLITS = ("test", "val")
@@ -180,16 +179,6 @@ def posterior_moments(model: VAE, x: torch.Tensor, batch_size: int
         if diagonal_everywhere and logvars is not None:
             logvars[start:start + batch_size] = diagonal.logvar
     return means, logvars if diagonal_everywhere else None
-
-
-@contextmanager
-def progress_bar(description: str, total: int, *, enabled: bool
-                 ) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr; yields ``advance(n)``."""
-    bar = new_progress(enabled=enabled)
-    with bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)
 
 
 def check_applicable(name: str, data: PreparedData, split: str) -> None:
