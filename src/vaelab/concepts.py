@@ -23,6 +23,6 @@ LIKELIHOODS: Registry[Any] = Registry("likelihood", package="vaelab.likelihoods"
 PRIORS: Registry[Any] = Registry("prior", package="vaelab.priors")
 OBJECTIVES: Registry[Any] = Registry("objective", package="vaelab.objectives")
 POSTERIORS: Registry[Any] = Registry("posterior", package="vaelab.posteriors")
-# Model families (how latents are arranged and used: vae, cvae, ladder): model-layer
+# Model families (how latents are arranged and used: vae, cvae, ladder, vqvae): model-layer
 # classes built from the other components, so their package sits above the config.
 MODELS: Registry[Any] = Registry("model", package="vaelab.models")

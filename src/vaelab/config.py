@@ -150,7 +150,7 @@ SECTION_SPECS: dict[str, SectionSpec] = {spec.key: spec for spec in [
     SectionSpec("data", DataFields, DATASETS, name_field="dataset", default="mnist",
                 help="Dataset name (see `vaelab datasets`)."),
     SectionSpec("model", NoOptions, MODELS, name_cli="model", default="vae",
-                help="Model family: how latents are arranged and used (vae, cvae, ladder)."),
+                help="Model family: how latents are arranged and used (see the choices)."),
     SectionSpec("network", NetworkFields, NETWORKS, name_cli="network", default="mlp",
                 help="Encoder/decoder family."),
     SectionSpec("posterior", NoOptions, POSTERIORS, name_cli="posterior", default="gaussian",
