@@ -67,7 +67,35 @@ def up_convolution(c_in: int, c_out: int, size_in: tuple[int, int],
     return nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, output_padding=padding)
 
 
-class ConvEncoder(nn.Module):
+class ImageEncoder(nn.Module):
+    """What every convolutional encoder does with its ``features`` (image → feature
+    maps) and ``head`` (flattened maps → outputs): flat rows [..., D] in, [..., outputs]
+    out. Subclasses build the two (conv, resnet)."""
+
+    image_shape: tuple[int, int, int]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch = x.shape[:-1]  # x [..., D]
+        images = x.reshape(-1, *self.image_shape)  # [N, C, H, W]
+        features = self.features(images).flatten(1)
+        return self.head(features).reshape(*batch, -1)
+
+
+class ImageDecoder(nn.Module):
+    """What every convolutional decoder does with its ``head`` (z → the ``start`` maps)
+    and ``features`` (maps → P·C output maps): z [..., Z] in, [..., P·D] out."""
+
+    start: tuple[int, int, int]
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        batch = z.shape[:-1]  # z [..., Z]
+        start = self.head(z.reshape(-1, z.shape[-1])).reshape(-1, *self.start)
+        # [N, P·C, H, W] → [..., P·C·H·W]: parameter-major, so parameter p is the p-th
+        # block of D = C·H·W, itself an image [C, H, W] in the data's channel-major order.
+        return self.features(start).reshape(*batch, -1)
+
+
+class ConvEncoder(ImageEncoder):
     def __init__(self, cfg, image_shape: tuple[int, int, int], outputs: int):
         super().__init__()
         self.image_shape = image_shape
@@ -81,14 +109,8 @@ class ConvEncoder(nn.Module):
         height, width = stage_sizes(image_shape, len(cfg.channels))[-1]
         self.head = mlp([channels[-1] * height * width, *cfg.hidden, outputs], cfg)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch = x.shape[:-1]  # x [..., D]
-        images = x.reshape(-1, *self.image_shape)  # [N, C, H, W]
-        features = self.features(images).flatten(1)
-        return self.head(features).reshape(*batch, -1)
 
-
-class ConvDecoder(nn.Module):
+class ConvDecoder(ImageDecoder):
     def __init__(self, cfg, image_shape: tuple[int, int, int], params_per_pixel: int):
         super().__init__()
         depth = len(cfg.channels)
@@ -107,13 +129,6 @@ class ConvDecoder(nn.Module):
             if not is_last:
                 layers.append(ACTIVATIONS.get(cfg.activation)())
         self.features = nn.Sequential(*layers)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        batch = z.shape[:-1]  # z [..., Z]
-        start = self.head(z.reshape(-1, z.shape[-1])).reshape(-1, *self.start)
-        # [N, P·C, H, W] → [..., P·C·H·W]: parameter-major, so parameter p is the p-th
-        # block of D = C·H·W, itself an image [C, H, W] in the data's channel-major order.
-        return self.features(start).reshape(*batch, -1)
 
 
 @NETWORKS.register("conv")

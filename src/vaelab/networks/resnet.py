@@ -25,7 +25,14 @@ import torch
 from torch import nn
 
 from vaelab.networks.base import ACTIVATIONS, NETWORKS, NetworkFamily, Networks, initialise
-from vaelab.networks.conv import Conv, check_stages, stage_sizes, up_convolution
+from vaelab.networks.conv import (
+    Conv,
+    ImageDecoder,
+    ImageEncoder,
+    check_stages,
+    stage_sizes,
+    up_convolution,
+)
 from vaelab.networks.mlp import mlp
 from vaelab.options import option
 from vaelab.shapes import chw
@@ -56,7 +63,7 @@ class ResidualBlock(nn.Module):
         return h + self.conv_out(self.activation(self.norm_mid(inner)))
 
 
-class ResNetEncoder(nn.Module):
+class ResNetEncoder(ImageEncoder):
     def __init__(self, cfg, image_shape: tuple[int, int, int], outputs: int):
         super().__init__()
         self.image_shape = image_shape
@@ -71,13 +78,8 @@ class ResNetEncoder(nn.Module):
         height, width = stage_sizes(image_shape, len(cfg.channels))[-1]
         self.head = mlp([channels[-1] * height * width, *cfg.hidden, outputs], cfg)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch = x.shape[:-1]  # x [..., D]
-        features = self.features(x.reshape(-1, *self.image_shape)).flatten(1)
-        return self.head(features).reshape(*batch, -1)
 
-
-class ResNetDecoder(nn.Module):
+class ResNetDecoder(ImageDecoder):
     def __init__(self, cfg, image_shape: tuple[int, int, int], params_per_pixel: int):
         super().__init__()
         depth = len(cfg.channels)
@@ -93,12 +95,6 @@ class ResNetDecoder(nn.Module):
             layers.append(initialise(up_convolution(c_in, c_out, sizes[i], sizes[i + 1]),
                                      cfg, "linear" if is_last else cfg.activation))
         self.features = nn.Sequential(*layers)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        batch = z.shape[:-1]  # z [..., Z]
-        start = self.head(z.reshape(-1, z.shape[-1])).reshape(-1, *self.start)
-        # [N, P·C, H, W] → [..., P·D], parameter-major as in networks/conv.py.
-        return self.features(start).reshape(*batch, -1)
 
 
 @NETWORKS.register("resnet")
