@@ -263,11 +263,13 @@ def save_epoch(model: VAE, config: Config, state: TrainState, run_path: Path,
 
 def _note(console: Console, text: str) -> None:
     """A one-time note about how training runs (e.g. why no CUDA graph is used)."""
-    (Console(stderr=True) if console.quiet else console).print(f"note: {text}",
-                                                               soft_wrap=True)
+    _always(console, f"note: {text}")
 
 
 def _warn(console: Console, text: str) -> None:
-    """A warning is shown even when the progress output is quiet."""
-    (Console(stderr=True) if console.quiet else console).print(f"[yellow]warning:[/] {text}",
-                                                               soft_wrap=True)
+    _always(console, f"[yellow]warning:[/] {text}")
+
+
+def _always(console: Console, text: str) -> None:
+    """Shown even when the progress output is quiet."""
+    (Console(stderr=True) if console.quiet else console).print(text, soft_wrap=True)
