@@ -128,6 +128,7 @@ class GraphedStep(EagerStep):
                                         device=self.device)
         self.static_kl: torch.Tensor | None = None
         self.last_kl: float | torch.Tensor | None = None
+        self.captured_with: list[tuple] = []  # Adam's settings the graph was captured with
         self.static_out: ObjectiveOutput | None = None
         self.side_stream = torch.cuda.Stream(self.device)
 
