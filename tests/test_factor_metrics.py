@@ -88,13 +88,13 @@ class FakeFeatures(nn.Module):
 def test_prdc_gather_on_any_feature_network(shapes_run):
     net = FakeFeatures(16 * 16)
     stats = prdc.gather(shapes_run.model, shapes_run.data, n_samples=200,
-                        classifier=(net, {"dataset": "shapes"}))
+                        network=(net, {"dataset": "shapes"}))
     assert stats["samples"] == 200 and stats["reference_images"] == 200
     assert stats["k_precision_recall"] == 3 and stats["k_density_coverage"] == 5
     for key in ("precision", "recall", "coverage"):
         assert 0.0 <= stats[key] <= 1.0
     with pytest.raises(VaelabError, match="more than 5 samples"):
-        prdc.gather(shapes_run.model, shapes_run.data, n_samples=5, classifier=(net, {}))
+        prdc.gather(shapes_run.model, shapes_run.data, n_samples=5, network=(net, {}))
 
 
 def test_eval_cli_reports_the_six_scores_as_json(shapes_run, monkeypatch, capsys):

@@ -287,15 +287,15 @@ class FakeFeatures(nn.Module):
 
 
 def test_fid_gather_with_a_fake_feature_network(tiny):
-    stats = fid.gather(tiny.model, tiny.data, n_samples=300, classifier=(FakeFeatures(), {}))
-    again = fid.gather(tiny.model, tiny.data, n_samples=300, classifier=(FakeFeatures(), {}))
+    stats = fid.gather(tiny.model, tiny.data, n_samples=300, network=(FakeFeatures(), {}))
+    again = fid.gather(tiny.model, tiny.data, n_samples=300, network=(FakeFeatures(), {}))
     assert stats["fid_samples"] == again["fid_samples"] > 0
     assert stats["fid_reconstructions"] > 0 and stats["samples"] == 300
     assert stats["reference_images"] == 359
-    assert "NOT Inception" in stats["estimator"]
+    assert "12-d features of the given network" in stats["estimator"]
     assert sum(stats["sample_class_fractions"]) == pytest.approx(1)
     with pytest.raises(VaelabError, match="--fid-samples"):
-        fid.gather(tiny.model, tiny.data, n_samples=0, classifier=(FakeFeatures(), {}))
+        fid.gather(tiny.model, tiny.data, n_samples=0, network=(FakeFeatures(), {}))
 
 
 def test_domain_classifier_trains_caches_and_exposes_features(tmp_path, monkeypatch):

@@ -43,6 +43,16 @@ def _positive(name: str, value: int) -> int:
                    "faster on an H200, within 0.003 nats) or bf16; the log-sum-exp is float64.")
 @click.option("--fid-samples", type=int, default=10000, show_default=True,
               help="Samples decoded for FID, the Inception-style score and prdc.")
+@click.option("--fid-features", type=click.Choice(["classifier", "inception"]),
+              default="classifier", show_default=True,
+              help="Feature network of fid and prdc: classifier (vaelab's per-dataset "
+                   "classifier; offline, comparable within vaelab only) or inception (the "
+                   "standard Inception-v3 FID network, comparable with published FIDs; "
+                   "weights from --inception-weights, $VAELAB_INCEPTION_WEIGHTS, "
+                   "$VAELAB_DATA/inception/ or torch hub's cache, else downloaded).")
+@click.option("--inception-weights", type=click.Path(), default=None, metavar="FILE",
+              help="--fid-features inception: pt_inception-2015-12-05-6726825d.pth "
+                   "(pytorch-fid's file; checked by its SHA-256).")
 @click.option("--sampler", default="prior", show_default=True, metavar="NAME",
               help="fid: where the samples' z come from: prior, or gmm (a Gaussian mixture "
                    "fitted to the training posterior means, stored in RUN_DIR/samplers/).")
@@ -65,7 +75,8 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
              fid_samples: int, per_class: bool | None, seed: int, as_json: bool,
              checkpoint: str, split: str, batch_size: int | None, device: str,
              quiet: bool, sampler: str = "prior", components: int | None = None,
-             iw_precision: str = "float32") -> None:
+             iw_precision: str = "float32", fid_features: str = "classifier",
+             inception_weights: str | None = None) -> None:
     """How good is this VAE: test ELBO (also per class), importance-sampled NLL, posterior
     collapse (KL per dimension, active units, I(x;z)), FID with a domain classifier and a
     linear probe. Each number names its estimator, k, binarisation, split and seed; all are
@@ -97,6 +108,14 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
     if (sampler != "prior" or components is not None) and "fid" not in names:
         raise VaelabError(f"--sampler {sampler} chooses the z of fid's samples, but fid is "
                           "not among --metrics; add it (--metrics fid)")
+    feature_metrics = [name for name in ("fid", "prdc") if name in names]
+    if fid_features != "classifier" and not feature_metrics:
+        raise VaelabError(f"--fid-features {fid_features} chooses the features of fid and "
+                          "prdc, but neither is among --metrics; add one (--metrics fid)")
+    if inception_weights is not None and fid_features != "inception":
+        raise VaelabError("--inception-weights is read by --fid-features inception only; add "
+                          "--fid-features inception or leave it out")
+    features = {"features": fid_features, "inception_weights": inception_weights}
     with ExitStack() as lock:
         if (Path(run_dir) / "config.json").is_file():
             try:  # one writer per run: the checkpoint cannot change while it is scored
@@ -105,14 +124,15 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
                 pass  # an unwritable run has no other writer; the results are printed
         _evaluate(run_dir, names, explicit, iw_samples, fid_samples, per_class, seed,
                   as_json, checkpoint, split, batch_size, device, quiet, sampler, components,
-                  optional, iw_precision)
+                  optional, iw_precision, features)
 
 
 def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
               fid_samples: int, per_class: bool | None, seed: int, as_json: bool,
               checkpoint: str, split: str, batch_size: int | None, device: str,
               quiet: bool, sampler: str, components: int | None,
-              optional: set[str] = frozenset(), iw_precision: str = "float32") -> None:
+              optional: set[str] = frozenset(), iw_precision: str = "float32",
+              features: dict[str, Any] | None = None) -> None:
     from vaelab import rundir
     from vaelab.metrics import METRICS, results_section, section_key, store_results
     from vaelab.metrics import evaluate as run_metrics
@@ -150,13 +170,14 @@ def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
             skipped.append(f"{name}: it {reason}")
             names.remove(name)
 
-    fid_options: dict[str, Any] = {"n_samples": fid_samples}
+    features = features or {}
+    fid_options: dict[str, Any] = {"n_samples": fid_samples, **features}
     if sampler != "prior" and "fid" in names:
         fid_options["sampler"] = fitted_sampler(run, sampler, components=components)
     options: dict[str, dict[str, Any]] = {"iw-nll": {"k": iw_samples,
                                                      "precision": iw_precision},
                                           "fid": fid_options,
-                                          "prdc": {"n_samples": fid_samples},
+                                          "prdc": {"n_samples": fid_samples, **features},
                                           "elbo": {"per_class": per_class}}
     results = run_metrics(run.model, data, names, seed=seed, split=split,
                           batch_size=batch_size, progress=not quiet,  # stderr: --json too

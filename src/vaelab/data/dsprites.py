@@ -42,7 +42,7 @@ REMOTE = FileRemote(
     filename="dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz",
     mirrors=("https://github.com/google-deepmind/dsprites-dataset/raw/master/",
              "https://raw.githubusercontent.com/google-deepmind/dsprites-dataset/master/"),
-    md5="7da33b31b13a06f4b04a70402ce90c2e",  # of the official file, as published
+    checksum="7da33b31b13a06f4b04a70402ce90c2e",  # MD5 of the official file, as published
 )
 # latents_* columns: color, shape, scale, orientation, posX, posY (the dataset's README).
 COLUMNS = ("color", "shape", "scale", "orientation", "pos_x", "pos_y")

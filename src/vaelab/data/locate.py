@@ -311,15 +311,19 @@ class _Progress:
             self._bar.stop()
 
 
-# ---- single-file datasets (dsprites): the same search order, mirrors and checks ----
+# ---- single files (dsprites, the Inception weights): the same search, mirrors, checks ----
 
 @dataclass(frozen=True)
 class FileRemote:
-    """A dataset published as one file: its name, canonical mirrors, and MD5."""
+    """A file published on its own: its name, canonical mirrors and checksum (MD5 or
+    SHA-256, told apart by length). ``what`` names it in errors ("dataset dsprites" when
+    empty) and ``remedy`` replaces the data-folder advice that ends them."""
 
     filename: str
     mirrors: tuple[str, ...]
-    md5: str
+    checksum: str
+    what: str = ""
+    remedy: str = ""
 
 
 def find_file(name: str, filename: str, data_dir: str | Path | None = None) -> Path | None:
@@ -335,7 +339,7 @@ def locate_file(name: str, remote: FileRemote, data_dir: str | Path | None = Non
                 checksum: str | None = None, progress: bool = True) -> Path:
     """``remote.filename`` from the searched folders, else downloaded into the cache from
     the mirrors (``mirror``/``$VAELAB_MIRROR`` replaces them, ``{name}`` filled in) and
-    checked against ``checksum`` (default: the canonical MD5) before it is moved into place.
+    checked against ``checksum`` (default: the published one) before it is moved into place.
     Raises one VaelabError line saying where to put the file."""
     found = find_file(name, remote.filename, data_dir)
     if found is not None:
@@ -343,9 +347,10 @@ def locate_file(name: str, remote: FileRemote, data_dir: str | Path | None = Non
 
     def missing(reason: str) -> VaelabError:
         folders = "; ".join(str(f) for f in search_folders(name, data_dir))
-        return VaelabError(f"dataset {name} not found and {reason}. Put {remote.filename} in "
-                           f"one of: {folders}; or set ${ENV_DATA} to a folder holding "
-                           f"{name}/, or pass --data-dir FOLDER")
+        remedy = remote.remedy or (f"set ${ENV_DATA} to a folder holding {name}/, or pass "
+                                   "--data-dir FOLDER")
+        return VaelabError(f"{remote.what or 'dataset ' + name} not found and {reason}. Put "
+                           f"{remote.filename} in one of: {folders}; or {remedy}")
 
     if not download:
         raise missing("downloading is switched off")
@@ -360,7 +365,7 @@ def locate_file(name: str, remote: FileRemote, data_dir: str | Path | None = Non
     for base in bases:
         url = (base if base.endswith("/") else base + "/") + remote.filename
         try:
-            _download(url, target, (checksum or remote.md5).lower(), progress=progress)
+            _download(url, target, (checksum or remote.checksum).lower(), progress=progress)
             return target
         except _DownloadFailed as err:
             failures.append(f"{url}: {err}")

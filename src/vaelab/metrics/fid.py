@@ -1,23 +1,23 @@
-"""Sample quality with a domain classifier: FID of prior samples and of reconstructions,
-and an Inception-Score-style score.
+"""Sample quality: FID of prior samples and of reconstructions, and an
+Inception-Score-style score, on a chosen feature network (metrics/features.py).
 
 FID (Heusel et al. 2017) is the Fréchet distance between Gaussians fitted to features of
 real and generated images, ‖μ_r − μ_g‖² + Tr(Σ_r + Σ_g − 2(Σ_r Σ_g)^½). The distance
-itself is torchmetrics' FrechetInceptionDistance (no hand-written matrix square root);
-the features are NOT Inception's: they are the 128 penultimate activations of vaelab's
-small per-dataset classifier (vaelab/classifier.py). The numbers are comparable between
-vaelab runs on the same dataset only, never with published Inception FIDs. (The standard
-Inception FID needs torch-fidelity, which pulls another torch build, and weights that
-cannot be fetched offline; it is left out.)
+itself is torchmetrics' FrechetInceptionDistance (no hand-written matrix square root).
+By default (``--fid-features classifier``) the features are NOT Inception's: they are the
+128 penultimate activations of vaelab's small per-dataset classifier
+(vaelab/classifier.py), comparable between vaelab runs on the same dataset only. With
+``--fid-features inception`` they are the standard Inception-v3 pool3 features
+(vaelab/inception.py, weights from a local file): the FID of the literature.
 
-The score IS = exp(E_x KL(p(y|x) ‖ p(y))) (Salimans et al. 2016) uses the same
-classifier's class probabilities: high when samples are confidently classified and cover
-the classes evenly; at most the number of classes.
+The score IS = exp(E_x KL(p(y|x) ‖ p(y))) (Salimans et al. 2016) uses the same network's
+class probabilities: high when samples are confidently classified and cover the classes
+evenly; at most the number of classes (1008 for Inception).
 
 Generated images are decoder means (prior samples z ~ p(z) decoded; reconstructions:
 decoder mean at the posterior mean), compared with the split's images as stored (grey
 values, or binary under --binarize threshold / fixed). Reference statistics are cached next to
-the classifier, keyed by the classifier and a hash of the reference images.
+the feature network, keyed by the network and a hash of the reference images.
 """
 
 from __future__ import annotations
@@ -179,10 +179,11 @@ def _reconstruct(model: VAE, x: torch.Tensor, batch_size: int) -> Iterator[torch
             x[start:start + batch_size]).mean)).clamp(0, 1)
 
 
-SAME_SAMPLES = ("samples", "images", "sampler")
+SAME_SAMPLES = ("samples", "images", "sampler", "features")
 NUMBERS = (
     Number("FID samples", ("fid", "fid_samples"), unit="", better="lower", short="FID",
-           comparable=SAME_SAMPLES, estimator_note="{samples} samples from {sampler}"),
+           comparable=SAME_SAMPLES,
+           estimator_note="{samples} samples from {sampler}, {features} features"),
     Number("FID reconstructions", ("fid", "fid_reconstructions"), unit="", better="lower",
            short="FID rec", comparable=SAME_SAMPLES, estimator_note="{samples} samples"),
     Number("IS samples", ("fid", "inception_score"), unit="", better="higher", short="IS",
@@ -197,16 +198,18 @@ NUMBERS = (
 
 @register("fid", key="fid", cheap=False, min_images=2, min_classes=2,
           help="FID of prior samples and of reconstructions, and an Inception-style score, "
-               "with vaelab's domain classifier as the feature network (--fid-samples)",
-          title="sample quality, domain-classifier features", numbers=NUMBERS)
+               "on vaelab's domain classifier (default) or Inception-v3 (--fid-features, "
+               "--fid-samples)",
+          title="sample quality (FID, IS)", numbers=NUMBERS)
 def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test",
            n_samples: int = 10000, batch_size: int = 2000, progress: bool = False,
-           classifier: tuple[nn.Module, dict[str, Any]] | None = None,
+           features: str = "classifier", inception_weights: str | None = None,
+           network: tuple[nn.Module, dict[str, Any]] | None = None,
            sampler: Any = None) -> dict:
-    """``classifier``: (module with ``embed``/``out``/``num_features``, info) to use instead
-    of the cached per-dataset classifier (tests). ``sampler``: a fitted latent sampler
-    (vaelab.samplers.fitted_sampler) whose z the generated images decode; None: the
-    prior."""
+    """``features``: the feature network's name (metrics/features.py); ``network``:
+    (module with ``embed``/``out``/``num_features``, info) to use instead (tests).
+    ``sampler``: a fitted latent sampler (vaelab.samplers.fitted_sampler) whose z the
+    generated images decode; None: the prior."""
     check_positive("--fid-samples", n_samples)
     if n_samples < 2:
         from vaelab.errors import VaelabError
@@ -215,12 +218,12 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
     scored = scored_split(data, split)
     reference = {"test": data.test, "val": data.val}[split].x
     device = reference.device
-    if classifier is None:
-        from vaelab.classifier import load_or_train_classifier
+    if network is None:
+        from vaelab.metrics.features import load_feature_network
 
-        classifier = load_or_train_classifier(data.dataset, model.config.data, device,
-                                              progress)
-    clf, info = classifier
+        network = load_feature_network(features, data, model.config.data, device,
+                                       progress=progress, weights=inception_weights)
+    clf, info = network
     was_training = model.training
     model.eval()
     try:
@@ -240,9 +243,9 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
     counts = torch.bincount(sample_logits.argmax(1), minlength=sample_logits.shape[1])
     return {
         **provenance(data, scored, seed),
-        "estimator": ("Fréchet distance (torchmetrics) of vaelab's domain-classifier features "
-                      f"({clf.num_features}-d), NOT Inception: comparable within vaelab only; "
+        "estimator": (f"Fréchet distance (torchmetrics) of {feature_label(clf, info)}; "
                       "generated images are decoder means"),
+        "features": info.get("id"),
         "feature_network": {key: info.get(key) for key in
                             ("dataset", "architecture", "key", "test_accuracy", "epochs")},
         "reference_images": ref_stats.n,
@@ -254,5 +257,12 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
         "inception_score": score[0],
         "inception_score_std": score[1],
         "inception_score_reference": ref_score[0],
-        "sample_class_fractions": (counts.double() / counts.sum()).tolist(),
+        # Over the dataset's own classes; Inception's 1008 ImageNet classes say little here.
+        **({"sample_class_fractions": (counts.double() / counts.sum()).tolist()}
+           if features == "classifier" else {}),
     }
+
+
+def feature_label(net: nn.Module, info: dict[str, Any]) -> str:
+    """What the features are, for estimator texts (fid, prdc)."""
+    return info.get("label") or f"{net.num_features}-d features of the given network"

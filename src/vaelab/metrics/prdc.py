@@ -12,9 +12,10 @@ from x to its k-th nearest neighbour within its own set (itself excluded):
 Precision asks whether samples look real, recall whether the real variety is produced;
 density and coverage are the versions robust to outliers (density may exceed 1).
 
-Features: by default the 128-d penultimate activations of vaelab's domain classifier,
-the FID feature network (metrics/fid.py): numbers comparable within vaelab only, like its
-FID. Generated images are decoder means of prior samples.
+Features: FID's feature network (metrics/features.py): by default the 128-d penultimate
+activations of vaelab's domain classifier (numbers comparable within vaelab only, like its
+FID), or Inception-v3's 2048 pool3 features (``--fid-features inception``), the space in
+which both papers report. Generated images are decoder means of prior samples.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from torch import nn
 from vaelab.data import PreparedData
 from vaelab.errors import VaelabError
 from vaelab.metrics.base import check_positive, progress_bar, provenance, register, scored_split
-from vaelab.metrics.fid import _generate
+from vaelab.metrics.fid import _generate, feature_label
 from vaelab.metrics.shown import DETAIL, Number
 from vaelab.model import VAE
 
@@ -70,7 +71,7 @@ def prdc(real: torch.Tensor, fake: torch.Tensor, *, k_pr: int = K_PRECISION_RECA
             "density": density / (k_dc * m), "coverage": covered / n}
 
 
-SAME = ("samples", "images", "k_precision_recall", "k_density_coverage")
+SAME = ("samples", "images", "k_precision_recall", "k_density_coverage", "features")
 NUMBERS = (
     Number("precision", ("prdc", "precision"), unit="", format=".3f", better="higher",
            comparable=SAME),
@@ -85,14 +86,16 @@ NUMBERS = (
 
 @register("prdc", key="prdc", cheap=False, min_images=K_DENSITY_COVERAGE + 1, min_classes=2,
           help="precision and recall (Kynkäänniemi et al. 2019, k=3), density and coverage "
-               "(Naeem et al. 2020, k=5) of prior samples, on the FID feature network",
+               "(Naeem et al. 2020, k=5) of prior samples, on FID's feature network "
+               "(--fid-features)",
           title="precision, recall, density, coverage", numbers=NUMBERS)
 def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test",
            n_samples: int = 10000, batch_size: int = 2000, progress: bool = False,
-           classifier: tuple[nn.Module, dict[str, Any]] | None = None) -> dict:
+           features: str = "classifier", inception_weights: str | None = None,
+           network: tuple[nn.Module, dict[str, Any]] | None = None) -> dict:
     """``n_samples`` prior samples against as many images of the split (all, when fewer).
-    ``classifier``: (module with ``embed`` and ``num_features``, info), any feature
-    network; None: the dataset's FID classifier."""
+    ``features``: the feature network's name (metrics/features.py); ``network``: (module
+    with ``embed`` and ``num_features``, info) to use instead (tests)."""
     check_positive("n_samples", n_samples)
     if n_samples <= K_DENSITY_COVERAGE:
         raise VaelabError(f"prdc needs more than {K_DENSITY_COVERAGE} samples (its k-NN "
@@ -103,12 +106,12 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
     pick = torch.randperm(len(reference), generator=generator)[:n_samples]
     reference = reference.index_select(0, pick.to(reference.device))
     device = reference.device
-    if classifier is None:
-        from vaelab.classifier import load_or_train_classifier
+    if network is None:
+        from vaelab.metrics.features import load_feature_network
 
-        classifier = load_or_train_classifier(data.dataset, model.config.data, device,
-                                              progress)
-    net, info = classifier
+        network = load_feature_network(features, data, model.config.data, device,
+                                       progress=progress, weights=inception_weights)
+    net, info = network
     was_training = model.training
     model.eval()
     try:
@@ -125,11 +128,11 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
         model.train(was_training)
     return {
         **provenance(data, scored, seed),
-        "estimator": (f"k-NN manifolds of {net.num_features}-d features of vaelab's domain "
-                      "classifier (the FID feature network; comparable within vaelab only): "
+        "estimator": (f"k-NN manifolds of {feature_label(net, info)}: "
                       f"{len(reference)} {split} images vs {n_samples} decoder means of prior "
                       f"samples; precision/recall k = {K_PRECISION_RECALL}, density/coverage "
                       f"k = {K_DENSITY_COVERAGE}"),
+        "features": info.get("id"),
         "feature_network": {key: info.get(key) for key in ("dataset", "architecture", "key")},
         "samples": n_samples,
         "reference_images": len(reference),
