@@ -61,13 +61,13 @@ def unsupported(config: Config) -> str | None:
     if config.train.nan_policy != "stop":
         return (f"--nan-policy {config.train.nan_policy}: the one fused Adam of a batch "
                 "skips a step for all its models or none")
-    # Parameters outside the encoder and decoder (a shared learned σ, mixture or
-    # VampPrior components) would have to be stacked inside the likelihood or prior.
+    # A likelihood's own parameters are stacked as [M, 1, ...] against [M, B, D] pixels
+    # (batched/stacked.py stack_likelihood): scalars and per-pixel vectors only. A
+    # prior's (mixture or VampPrior components) would have to be stacked inside it.
     likelihood = build_likelihood(config.likelihood, data_dim=1)
-    if any(True for _ in likelihood.parameters()):
-        return (f"--likelihood {config.likelihood.name} --learned-scale "
-                f"{config.likelihood.learned_scale} has a parameter of its own, which the "
-                "batched backend does not stack")
+    if any(parameter.dim() > 1 for parameter in likelihood.parameters()):
+        return (f"--likelihood {config.likelihood.name} has a parameter of more than one "
+                "dimension, which the batched backend does not stack")
     prior = build_prior(config.prior, config.network.latent_dim)
     if any(True for _ in prior.parameters()) or type(prior).bind is not Prior.bind:
         return (f"--prior {config.prior.name} has its own parameters, which the batched "

@@ -16,6 +16,8 @@ The stacked model duck-types the four things an objective uses of a VAE (``poste
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -69,25 +71,46 @@ def stack_layers(sequentials: list[nn.Sequential]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def unstack(name: str, tensor: torch.Tensor, index: int) -> torch.Tensor:
+def unstack(name: str, tensor: torch.Tensor, index: int, shape: torch.Size) -> torch.Tensor:
     """Model ``index``'s slice of a stacked tensor (a parameter or an Adam moment of the
-    parameter ``name``) in nn.Linear's layout: weight [out, in], bias [out]."""
-    return tensor[index].t() if name.endswith("weight") else tensor[index, 0]
+    parameter ``name``) in the single model's layout ``shape``: nn.Linear's weight
+    [out, in] (stored transposed), its bias [out], a likelihood's own parameter."""
+    piece = tensor[index]
+    if name.endswith("weight"):  # StackedLinear: [in, out]
+        piece = piece.t()
+    return piece.reshape(shape)
+
+
+def stack_likelihood(likelihoods: list[nn.Module]) -> nn.Module:
+    """Model 0's likelihood with its own parameters (a shared learned scale,
+    likelihoods/location_scale.py) replaced by the M models' values stacked as
+    [M, 1, ...] so that they broadcast against the stacked [M, B, D] pixels: a scalar
+    becomes [M, 1, 1], a per-pixel vector [D] becomes [M, 1, D] (batched/key.py refuses
+    anything with more dimensions). Without parameters, model 0's serves all M."""
+    stacked = copy.deepcopy(likelihoods[0])
+    count = len(likelihoods)
+    for name, first in likelihoods[0].named_parameters():
+        values = torch.stack([dict(lik.named_parameters())[name].detach()
+                              for lik in likelihoods])
+        owner_path, _, leaf = name.rpartition(".")
+        owner = stacked.get_submodule(owner_path) if owner_path else stacked
+        shape = (count, *[1] * (2 - first.dim()), *first.shape)
+        setattr(owner, leaf, nn.Parameter(values.reshape(shape).contiguous()))
+    return stacked
 
 
 class StackedVAE(nn.Module):
-    """M VAEs of one MLP architecture; their likelihood and prior have no parameters
-    (checked by batched/key.py), so model 0's serve all M."""
+    """M VAEs of one MLP architecture. The likelihood's own parameters, if any, are
+    stacked (``stack_likelihood``); the prior has none (checked by batched/key.py), so
+    model 0's serves all M."""
 
     def __init__(self, models: list[VAE]):
         super().__init__()
         self.models = len(models)
         self.encoder = stack_layers([model.encoder for model in models])
         self.decoder = stack_layers([model.decoder for model in models])
-        # Shared submodules without parameters (batched/key.py checks it): the stacked
-        # parameters are the networks' only.
-        self.likelihood = models[0].likelihood
-        self.prior = models[0].prior
+        self.likelihood = stack_likelihood([model.likelihood for model in models])
+        self.prior = models[0].prior  # without parameters (batched/key.py checks it)
         self.latent_dim = models[0].latent_dim
         self.config = models[0].config
 
@@ -102,5 +125,6 @@ class StackedVAE(nn.Module):
     def copy_to(self, model: VAE, index: int) -> None:
         """Load model ``index``'s current weights into an ordinary VAE (for validation and
         checkpoints, which then run the existing single-model code)."""
-        model.load_state_dict({name: unstack(name, tensor, index)
+        shapes = {name: tensor.shape for name, tensor in model.named_parameters()}
+        model.load_state_dict({name: unstack(name, tensor, index, shapes[name])
                                for name, tensor in self.named_parameters()}, strict=True)

@@ -55,11 +55,11 @@ def train_batched(configs: list[Config], run_paths: list[Path], *, progress: boo
     for model, objective in zip(models, objectives, strict=True):
         objective.check(model)
         outside = [name for name in model.state_dict()
-                   if not name.startswith(("encoder.", "decoder."))]
+                   if not name.startswith(("encoder.", "decoder.", "likelihood."))]
         if outside:
-            raise VaelabError(f"the batched backend stacks encoder and decoder weights only, "
-                              f"but this model also has {', '.join(outside)}; train it with "
-                              "the sequential backend")
+            raise VaelabError(f"the batched backend stacks the encoder's, decoder's and "
+                              f"likelihood's weights only, but this model also has "
+                              f"{', '.join(outside)}; train it with the sequential backend")
 
     infos = [_provenance(config, model, data, device, command, index, run_paths)
              for index, (config, model) in enumerate(zip(configs, models, strict=True))]

@@ -84,8 +84,8 @@ class StackedTrainee(Trainee):
             moments = optimizer.state[parameter]
             single.state[own[name]] = {
                 "step": moments["step"].clone(),
-                "exp_avg": unstack(name, moments["exp_avg"], index),
-                "exp_avg_sq": unstack(name, moments["exp_avg_sq"], index),
+                "exp_avg": unstack(name, moments["exp_avg"], index, own[name].shape),
+                "exp_avg_sq": unstack(name, moments["exp_avg_sq"], index, own[name].shape),
             }
         save_resume(member.run_path, member.model, single, member.generators,
                     dataclasses.asdict(member.state))
