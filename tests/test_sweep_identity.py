@@ -121,3 +121,19 @@ def test_fuzz_no_accepted_name_leaves_the_sweeps_folder(name):
     root = Path("/base") / layout.SWEEPS_ROOT
     resolved = (root.parent / path).resolve()
     assert resolved.parent == root and resolved.name == name and not name.startswith(".")
+
+
+def test_fid_features_changes_the_identity_only_when_chosen():
+    from vaelab.sweep.spec import metric_options
+
+    spec = tiny_spec(grid={"beta": [0.5]})
+    # Left at its default it is not stored, so sweeps written before it keep their id.
+    assert "fid_features" not in spec.to_dict()
+    assert tiny_spec(grid={"beta": [0.5]}, fid_features="classifier").identity() == \
+        spec.identity()
+    inception = tiny_spec(grid={"beta": [0.5]}, fid_features="inception", fid_samples=500)
+    assert inception.identity() != spec.identity()
+    options = metric_options(inception.to_dict())
+    assert options["fid"] == options["prdc"] == {"n_samples": 500, "features": "inception"}
+    with pytest.raises(VaelabError, match="fid_features must be one of classifier, inception"):
+        tiny_spec(grid={"beta": [0.5]}, fid_features="vgg")

@@ -49,7 +49,8 @@ from vaelab.sweep import layout
 # What may differ between two invocations of one sweep (see SweepSpec.identity).
 IDENTITY_EXCLUDES = ("name", "title", "seeds")
 SWEEP_KEYS = {"name", "title", "base", "seeds", "metrics", "iw_samples", "fid_samples",
-              "grid", "zip", "points", "figures"}
+              "fid_features", "grid", "zip", "points", "figures"}
+DEFAULT_FID_FEATURES = "classifier"
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class SweepSpec:
     metrics: list[str] = field(default_factory=lambda: ["elbo", "collapse"])
     iw_samples: int = 1000
     fid_samples: int = 10000
+    fid_features: str = DEFAULT_FID_FEATURES  # fid's and prdc's network (metrics/features.py)
     figures: bool = True
     title: str = ""
 
@@ -100,10 +102,6 @@ class SweepSpec:
                 runs.append(RunSpec(point.name, seed, config, overrides))
         return runs
 
-    def options(self) -> dict[str, dict[str, Any]]:
-        """Keyword arguments of each metric's gatherer."""
-        return {"iw-nll": {"k": self.iw_samples}, "fid": {"n_samples": self.fid_samples}}
-
     def identity(self) -> str:
         """What makes two sweeps the same experiment: a hash of the spec without its name,
         title and seeds (seeds may be added to a sweep; anything else is another sweep).
@@ -116,7 +114,18 @@ class SweepSpec:
         return {"name": self.name, "title": self.title, "base": self.base.to_dict(),
                 "points": [{"name": p.name, "overrides": p.overrides} for p in self.points],
                 "seeds": self.seeds, "metrics": self.metrics, "iw_samples": self.iw_samples,
-                "fid_samples": self.fid_samples, "figures": self.figures}
+                "fid_samples": self.fid_samples, "figures": self.figures,
+                # Only when chosen: sweeps written before the option keep their identity.
+                **({"fid_features": self.fid_features}
+                   if self.fid_features != DEFAULT_FID_FEATURES else {})}
+
+
+def metric_options(spec_dict: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Keyword arguments of each metric's gatherer for the runs of a stored spec
+    (``SweepSpec.to_dict``)."""
+    samples = {"n_samples": spec_dict["fid_samples"],
+               "features": spec_dict.get("fid_features", DEFAULT_FID_FEATURES)}
+    return {"iw-nll": {"k": spec_dict["iw_samples"]}, "fid": samples, "prdc": dict(samples)}
 
 
 def safe_name(text: str) -> str:
@@ -280,6 +289,14 @@ def spec_from_dict(raw: dict[str, Any], *, where: str, base_dir: Path | None = N
                 raise VaelabError(f"{where}: {key} must be an integer >= 2, got "
                                   f"{shown(value)!r}")
             setattr(spec, key, value)
+    if "fid_features" in raw:
+        from vaelab.metrics.features import FEATURE_NETWORKS
+
+        features = raw["fid_features"]
+        if not isinstance(features, str) or features not in FEATURE_NETWORKS:
+            raise VaelabError(f"{where}: fid_features must be one of "
+                              f"{', '.join(FEATURE_NETWORKS.names())}, got {shown(features)!r}")
+        spec.fid_features = features
     spec.runs()  # validate every point now
     return spec
 

@@ -15,6 +15,7 @@ from vaelab import rundir
 from vaelab.errors import VaelabError
 from vaelab.resume import RESUME_FILE
 from vaelab.sweep import layout, state
+from vaelab.sweep.spec import metric_options
 
 
 def cpu_count() -> int:
@@ -29,8 +30,7 @@ def make_task(sweep_dir: Path, run_name: str, config: dict, spec_dict: dict,
               command: list[str]) -> dict[str, Any]:
     return {"sweep_dir": str(sweep_dir), "run": run_name, "config": config,
             "metrics": spec_dict["metrics"],
-            "options": {"iw-nll": {"k": spec_dict["iw_samples"]},
-                        "fid": {"n_samples": spec_dict["fid_samples"]}},
+            "options": metric_options(spec_dict),
             "figures": spec_dict["figures"], "command": command}
 
 
