@@ -256,3 +256,20 @@ def test_eval_refuses_feature_options_that_nothing_reads(digits_run, monkeypatch
                                                          message):
     code, _, err = run_cli(monkeypatch, capsys, "eval", digits_run.path, *args)
     assert code != 0 and message in err
+
+
+def test_fids_of_two_feature_networks_are_never_ranked_together():
+    from vaelab.metrics.columns import comparability_notes
+
+    def section(features, value):
+        return {"fid": {"fid_samples": value, "samples": 1000, "images": 10000,
+                        "sampler": "the normal prior", "features": features}}
+
+    notes, concerned = comparability_notes(
+        [section("classifier cnn-v1 abc", 12.0), section("inception-v3 6726825d", 30.0)],
+        ["mnist", "mnist"])
+    assert "FID samples" in concerned
+    assert any("runs differ in features" in note for note in notes)
+    same, _ = comparability_notes([section("inception-v3 6726825d", 30.0)] * 2,
+                                  ["mnist", "mnist"])
+    assert same == []
