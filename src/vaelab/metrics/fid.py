@@ -36,6 +36,7 @@ from torch import nn
 from vaelab import rundir
 from vaelab.data import PreparedData
 from vaelab.metrics.base import check_positive, progress_bar, provenance, register, scored_split
+from vaelab.metrics.features import load_feature_network
 from vaelab.metrics.shown import DETAIL, DIAGNOSTIC, Number
 from vaelab.model import VAE
 
@@ -218,12 +219,8 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
     scored = scored_split(data, split)
     reference = {"test": data.test, "val": data.val}[split].x
     device = reference.device
-    if network is None:
-        from vaelab.metrics.features import load_feature_network
-
-        network = load_feature_network(features, data, model.config.data, device,
-                                       progress=progress, weights=inception_weights)
-    clf, info = network
+    clf, info = network or load_feature_network(features, data, model.config.data, device,
+                                               progress=progress, weights=inception_weights)
     was_training = model.training
     model.eval()
     try:

@@ -28,6 +28,7 @@ from torch import nn
 from vaelab.data import PreparedData
 from vaelab.errors import VaelabError
 from vaelab.metrics.base import check_positive, progress_bar, provenance, register, scored_split
+from vaelab.metrics.features import load_feature_network
 from vaelab.metrics.fid import _generate, feature_label
 from vaelab.metrics.shown import DETAIL, Number
 from vaelab.model import VAE
@@ -106,12 +107,8 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
     pick = torch.randperm(len(reference), generator=generator)[:n_samples]
     reference = reference.index_select(0, pick.to(reference.device))
     device = reference.device
-    if network is None:
-        from vaelab.metrics.features import load_feature_network
-
-        network = load_feature_network(features, data, model.config.data, device,
-                                       progress=progress, weights=inception_weights)
-    net, info = network
+    net, info = network or load_feature_network(features, data, model.config.data, device,
+                                               progress=progress, weights=inception_weights)
     was_training = model.training
     model.eval()
     try:
