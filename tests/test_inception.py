@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import run_cli
+from conftest import requires_mnist, run_cli
 from test_data_locate import isolated  # noqa: F401  (fixture)
 
 import vaelab
@@ -273,3 +273,23 @@ def test_fids_of_two_feature_networks_are_never_ranked_together():
     same, _ = comparability_notes([section("inception-v3 6726825d", 30.0)] * 2,
                                   ["mnist", "mnist"])
     assert same == []
+
+
+def test_a_recipe_without_fid_refuses_fid_features(tmp_path, monkeypatch, capsys):
+    code, _, err = run_cli(monkeypatch, capsys, "recipe", "run", "posterior-collapse",
+                           "--quick", "--fid-features", "inception", "--out", tmp_path / "r")
+    assert code != 0 and "neither is among its metrics" in err
+    assert not (tmp_path / "r").exists()
+
+
+@requires_mnist
+def test_a_recipe_with_inception_fid_and_no_weights_stops_before_training(
+        tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.delenv(inception.ENV_WEIGHTS, raising=False)
+    monkeypatch.setenv("VAELAB_MIRROR", "http://127.0.0.1:9/{name}/")  # refused at once
+    code, _, err = run_cli(monkeypatch, capsys, "recipe", "run", "beta-sweep", "--quick",
+                           "--fid-features", "inception", "--out", tmp_path / "r")
+    assert code != 0 and "the standard Inception-v3 FID weights not found" in err
+    assert not (tmp_path / "r").exists()  # nothing written, nothing trained

@@ -131,9 +131,15 @@ def test_fid_features_changes_the_identity_only_when_chosen():
     assert "fid_features" not in spec.to_dict()
     assert tiny_spec(grid={"beta": [0.5]}, fid_features="classifier").identity() == \
         spec.identity()
-    inception = tiny_spec(grid={"beta": [0.5]}, fid_features="inception", fid_samples=500)
+    inception = tiny_spec(grid={"beta": [0.5]}, fid_features="inception", fid_samples=500,
+                          metrics=["elbo", "fid"])
     assert inception.identity() != spec.identity()
     options = metric_options(inception.to_dict())
     assert options["fid"] == options["prdc"] == {"n_samples": 500, "features": "inception"}
     with pytest.raises(VaelabError, match="fid_features must be one of classifier, inception"):
-        tiny_spec(grid={"beta": [0.5]}, fid_features="vgg")
+        tiny_spec(grid={"beta": [0.5]}, fid_features="vgg", metrics=["fid"])
+
+
+def test_fid_features_without_a_metric_that_reads_it_is_refused():
+    with pytest.raises(VaelabError, match="fid_features inception .* neither is among"):
+        tiny_spec(grid={"beta": [0.5]}, fid_features="inception")  # metrics: elbo only

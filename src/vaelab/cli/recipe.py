@@ -50,10 +50,16 @@ def list_recipes() -> None:
               help="Sweep backend: auto (local on the CPU, batched on a GPU), local, "
                    "batched or ray.")
 @click.option("--workers", type=int, default=None, help="local backend: processes.")
+@click.option("--fid-features", type=click.Choice(["classifier", "inception"]), default=None,
+              help="Feature network of the recipe's FID (beta-sweep, fashion-vae-vs-ae, "
+                   "likelihood-and-prior): classifier [default] or inception, the "
+                   "standard FID network (see vaelab eval --help; study 004 scored with "
+                   "Inception v3). Another choice is another sweep: give another --out.")
 @click.option("--force", is_flag=True, help="Start over: delete the recipe's earlier runs.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def run(name: str, quick: bool, out: str | None, settings: tuple[str, ...], backend: str,
-        workers: int | None, force: bool, quiet: bool) -> None:
+        workers: int | None, force: bool, quiet: bool, fid_features: str | None = None
+        ) -> None:
     """Run recipe NAME: its sweep (resumable), metrics, comparison figures, the study's
     claims checked against the numbers (findings.json) and report.html."""
     from vaelab.recipes import RECIPES, run_recipe
@@ -66,6 +72,6 @@ def run(name: str, quick: bool, out: str | None, settings: tuple[str, ...], back
             raise VaelabError(f"--set {text!r}: write OPTION=VALUE, e.g. --set device=cuda")
         overrides[key.strip().replace("-", "_")] = value.strip()
     path = run_recipe(name, out, quick=quick, backend=backend, workers=workers, force=force,
-                      progress=not quiet, overrides=overrides)
+                      progress=not quiet, overrides=overrides, fid_features=fid_features)
     click.echo(f"recipe directory: {path}")
     click.echo(f"report: {path / 'report.html'}")

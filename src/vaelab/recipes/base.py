@@ -246,15 +246,22 @@ def draw_figures(recipe: Recipe, results: Results, console: Console) -> list[str
 def run_recipe(name: str, out: str | Path | None = None, *, quick: bool = False,
                backend: str = "auto", workers: int | None = None, force: bool = False,
                progress: bool = True, overrides: dict[str, Any] | None = None,
-               report: bool = True) -> Path:
+               report: bool = True, fid_features: str | None = None) -> Path:
     """Run recipe ``name`` into ``out`` (default sweeps/<name>[-quick]); return the sweep
     directory. ``overrides`` (flat option names) apply to every point's base config, e.g.
-    a CSV copy of the data: {"dataset": "csv", "data_path": "fashion.csv"}."""
+    a CSV copy of the data: {"dataset": "csv", "data_path": "fashion.csv"}.
+    ``fid_features``: the feature network of its fid and prdc (metrics/features.py)."""
     recipe = RECIPES.get(name)
     out = Path(out) if out is not None else Path("sweeps") / (name + ("-quick" if quick
                                                                        else ""))
     spec = recipe.build(quick)
     spec.name = recipe.name
+    if fid_features is not None:
+        from vaelab.metrics.features import FEATURE_NETWORKS
+        from vaelab.sweep.spec import check_fid_features
+
+        spec.fid_features = FEATURE_NETWORKS.get(fid_features).name
+        check_fid_features(spec, f"recipe {name}")
     if overrides:
         spec.base = spec.base.replace(**overrides)
         spec.runs()  # every point must still be valid

@@ -141,6 +141,10 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, backend: str = "auto",
     data_sizes = {}
     if backend != "ray":  # Ray workers may hold data this machine lacks
         data_sizes = check_data(spec)
+        if spec.fid_features == "inception" and {"fid", "prdc"} & set(spec.metrics):
+            from vaelab.inception import weights_path
+
+            weights_path(progress=progress)  # found or downloaded now, not once per run
     manifest = prepare_manifest(spec, out, force=force, backend=backend, command=command,
                                 extra=extra)
     console = Console(stderr=True, quiet=not progress)

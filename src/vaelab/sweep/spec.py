@@ -120,6 +120,14 @@ class SweepSpec:
                    if self.fid_features != DEFAULT_FID_FEATURES else {})}
 
 
+def check_fid_features(spec: SweepSpec, where: str) -> None:
+    """A feature network other than the default needs a metric that reads it."""
+    if spec.fid_features != DEFAULT_FID_FEATURES and not {"fid", "prdc"} & set(spec.metrics):
+        raise VaelabError(f"{where}: fid_features {spec.fid_features} (--fid-features) "
+                          "chooses the features of fid and prdc, but neither is among its "
+                          "metrics; add one or leave it out")
+
+
 def metric_options(spec_dict: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Keyword arguments of each metric's gatherer for the runs of a stored spec
     (``SweepSpec.to_dict``)."""
@@ -297,6 +305,7 @@ def spec_from_dict(raw: dict[str, Any], *, where: str, base_dir: Path | None = N
             raise VaelabError(f"{where}: fid_features must be one of "
                               f"{', '.join(FEATURE_NETWORKS.names())}, got {shown(features)!r}")
         spec.fid_features = features
+    check_fid_features(spec, where)
     spec.runs()  # validate every point now
     return spec
 
