@@ -183,8 +183,7 @@ def _reconstruct(model: VAE, x: torch.Tensor, batch_size: int) -> Iterator[torch
 SAME_SAMPLES = ("samples", "images", "sampler", "features")
 NUMBERS = (
     Number("FID samples", ("fid", "fid_samples"), unit="", better="lower", short="FID",
-           comparable=SAME_SAMPLES,
-           estimator_note="{samples} samples from {sampler}, {features} features"),
+           comparable=SAME_SAMPLES, estimator_note="{samples} samples from {sampler}"),
     Number("FID reconstructions", ("fid", "fid_reconstructions"), unit="", better="lower",
            short="FID rec", comparable=SAME_SAMPLES, estimator_note="{samples} samples"),
     Number("IS samples", ("fid", "inception_score"), unit="", better="higher", short="IS",
