@@ -158,6 +158,10 @@ def test_the_weights_are_found_where_pytorch_fid_and_vaelab_keep_them(isolated, 
     data.write_bytes(weights.read_bytes())
     monkeypatch.setenv("VAELAB_DATA", str(isolated / "data"))
     assert inception.weights_path(download=False) == data  # vaelab's folders come first
+    # ... whichever published name each folder holds.
+    data.rename(data.with_name(inception.FILENAMES[1]))
+    hub.rename(hub.with_name(inception.FILENAMES[0]))
+    assert inception.weights_path(download=False) == data.with_name(inception.FILENAMES[1])
     monkeypatch.setenv(inception.ENV_WEIGHTS, str(weights))
     assert inception.weights_path(download=False) == weights
 
@@ -213,7 +217,7 @@ def test_fid_and_prdc_on_inception_features_say_so(digits_run, weights, small_in
     monkeypatch.setenv("VAELAB_CACHE", str(tmp_path / "cache"))
     stats = fid.gather(digits_run.model, digits_run.data, n_samples=16, features="inception",
                        inception_weights=str(weights), split="val")
-    assert stats["features"].startswith("inception-v3 ") and stats["fid_samples"] > 0
+    assert stats["features"] == "inception" and stats["fid_samples"] > 0
     assert "Inception-v3 pool3 features (2048-d" in stats["estimator"]
     assert "sample_class_fractions" not in stats  # ImageNet classes say nothing of digits
     assert 1 <= stats["inception_score"] <= 1008
@@ -244,7 +248,7 @@ def test_eval_with_inception_features_from_the_cli(digits_run, weights, small_in
                              "--fid-samples", "16", "--split", "val", "--json", "--quiet")
     assert code == 0, err
     stored = json.loads(out)["val"]["fid"]
-    assert stored["features"].startswith("inception-v3") and stored["samples"] == 16
+    assert stored["features"] == "inception" and stored["samples"] == 16
 
 
 @pytest.mark.parametrize("args, message", [
@@ -266,13 +270,18 @@ def test_fids_of_two_feature_networks_are_never_ranked_together():
                         "sampler": "the normal prior", "features": features}}
 
     notes, concerned = comparability_notes(
-        [section("classifier cnn-v1 abc", 12.0), section("inception-v3 6726825d", 30.0)],
-        ["mnist", "mnist"])
+        [section("classifier", 12.0), section("inception", 30.0)], ["mnist", "mnist"])
     assert "FID samples" in concerned
     assert any("runs differ in features" in note for note in notes)
-    same, _ = comparability_notes([section("inception-v3 6726825d", 30.0)] * 2,
-                                  ["mnist", "mnist"])
+    same, _ = comparability_notes([section("inception", 30.0)] * 2, ["mnist", "mnist"])
     assert same == []
+    # Scored before --fid-features existed (no "features" field): the classifier's.
+    legacy = section(None, 11.0)
+    del legacy["fid"]["features"]
+    _, concerned = comparability_notes([legacy, section("inception", 30.0)], ["mnist"] * 2)
+    assert "FID samples" in concerned
+    notes, _ = comparability_notes([legacy, section("classifier", 12.0)], ["mnist"] * 2)
+    assert notes == []
 
 
 def test_a_recipe_without_fid_refuses_fid_features(tmp_path, monkeypatch, capsys):
@@ -293,3 +302,39 @@ def test_a_recipe_with_inception_fid_and_no_weights_stops_before_training(
                            "--fid-features", "inception", "--out", tmp_path / "r")
     assert code != 0 and "the standard Inception-v3 FID weights not found" in err
     assert not (tmp_path / "r").exists()  # nothing written, nothing trained
+
+
+def test_inception_chunks_the_images_to_the_memory_available(weights, small_input,
+                                                             monkeypatch):
+    network, _ = inception.load_inception(weights)
+    images = torch.rand(5, 3, 12, 12)
+    with torch.no_grad():
+        whole = network.embed(images)
+        monkeypatch.setattr(inception, "BYTES_PER_IMAGE", 2**62)  # room for one at a time
+        assert torch.allclose(network.embed(images), whole, atol=1e-5)
+
+
+def test_inception_fid_needs_no_labels_but_the_classifier_does(digits_run):
+    import dataclasses
+
+    from vaelab.metrics import METRICS
+
+    data = digits_run.data
+    unlabelled = dataclasses.replace(data, train=dataclasses.replace(data.train, y=None))
+    for name in ("fid", "prdc"):
+        metric = METRICS.get(name)
+        assert metric.unmet(unlabelled, "test", {"features": "inception"}) is None
+        assert "needs class labels" in metric.unmet(unlabelled, "test", {})
+        assert metric.unmet(data, "test", {}) is None
+
+
+def test_eval_finds_the_weights_before_any_metric_runs(digits_run, tmp_path, monkeypatch,
+                                                       capsys):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.delenv(inception.ENV_WEIGHTS, raising=False)
+    monkeypatch.setenv("VAELAB_MIRROR", "http://127.0.0.1:9/{name}/")  # refused at once
+    code, _, err = run_cli(monkeypatch, capsys, "eval", digits_run.path, "--metrics",
+                           "iw-nll,fid", "--iw-samples", "2", "--fid-features", "inception")
+    assert code != 0 and "the standard Inception-v3 FID weights not found" in err
+    assert "iw_nll" not in json.loads((digits_run.path / "metrics.json").read_text())["test"]

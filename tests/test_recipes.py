@@ -57,6 +57,7 @@ class FakeResults(Results):
     def __init__(self, values, histories=None, metrics=None):
         self.values, self.histories, self.extra = values, histories or {}, metrics or {}
         self.quick = False
+        self.manifest = {}  # its spec's defaults: the domain classifier's FID
         self.misses = []
 
     def points(self):
@@ -116,6 +117,11 @@ def test_beta_sweep_findings_on_known_numbers():
     histories["beta=0"].reverse()  # and the KL falls
     findings = RECIPES.get("beta-sweep").findings(FakeResults(values, histories))
     assert verdicts(findings) == ["agrees", "disagrees", "agrees", "disagrees", "agrees"]
+    assert "domain-classifier FID" in findings[3].found
+    inception = FakeResults(values, histories)
+    inception.manifest = {"spec": {"fid_features": "inception"}}  # recipe --fid-features
+    texts = [f.found for f in RECIPES.get("beta-sweep").findings(inception)]
+    assert "Inception FID" in texts[3] and "domain-classifier" not in " ".join(texts)
 
 
 def test_missing_numbers_are_inconclusive_not_guessed():

@@ -131,9 +131,10 @@ def test_fid_features_changes_the_identity_only_when_chosen():
     assert "fid_features" not in spec.to_dict()
     assert tiny_spec(grid={"beta": [0.5]}, fid_features="classifier").identity() == \
         spec.identity()
+    classifier = tiny_spec(grid={"beta": [0.5]}, fid_samples=500, metrics=["elbo", "fid"])
     inception = tiny_spec(grid={"beta": [0.5]}, fid_features="inception", fid_samples=500,
                           metrics=["elbo", "fid"])
-    assert inception.identity() != spec.identity()
+    assert inception.identity() != classifier.identity()
     options = metric_options(inception.to_dict())
     assert options["fid"] == options["prdc"] == {"n_samples": 500, "features": "inception"}
     with pytest.raises(VaelabError, match="fid_features must be one of classifier, inception"):

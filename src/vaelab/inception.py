@@ -34,8 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaelab.data.locate import FileRemote, find_file, locate_file
+from vaelab.data.locate import FileRemote, locate_file, search_folders
 from vaelab.errors import VaelabError
+from vaelab.memory import chunk_size
 
 # The file pytorch-fid publishes; torch-fidelity publishes the same bytes under
 # ``weights-inception-2015-12-05-6726825d.pth``. Torch hub names a file by the first 8
@@ -45,6 +46,11 @@ FILENAMES = ("pt_inception-2015-12-05-6726825d.pth", "weights-inception-2015-12-
 ENV_WEIGHTS = "VAELAB_INCEPTION_WEIGHTS"
 REMOTE_NAME = "inception"  # the folder searched under --data-dir, $VAELAB_DATA, the cache
 INPUT_SIZE = 299
+# Peak bytes of one 299×299 image through the network in float32 inference (measured on
+# the CPU: 35 MB for 1 image, 141 MB for 8, i.e. ~15 MB per image), and the chunk that is
+# fast enough when memory allows it.
+BYTES_PER_IMAGE = 16 * 2**20
+PREFERRED_CHUNK = 64
 CLASSES = 1008
 FEATURES = 2048
 
@@ -252,6 +258,19 @@ class FIDInception(nn.Module):
         return (resize_like_tf1(pixels, INPUT_SIZE) - 128) / 128
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """pool3 features [B, 2048], in chunks that fit the memory available: one image
+        at 299×299 peaks at about ``BYTES_PER_IMAGE`` through the network, so a caller's
+        batch of 2000 would need ~30 GB at once. cuDNN's TF32 convolutions are switched
+        off: the features stay float32, as in the TF reference."""
+        rows = chunk_size(BYTES_PER_IMAGE, preferred=PREFERRED_CHUNK, device=images.device)
+        features = images.new_empty((images.shape[0], FEATURES), dtype=torch.float32)
+        with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled,
+                                        allow_tf32=False):
+            for start in range(0, images.shape[0], rows):
+                features[start:start + rows] = self._pool3(images[start:start + rows])
+        return features
+
+    def _pool3(self, images: torch.Tensor) -> torch.Tensor:
         x = self.network_input(images.float())
         for stage in (self.Conv2d_1a_3x3, self.Conv2d_2a_3x3, self.Conv2d_2b_3x3):
             x = stage(x)
@@ -274,9 +293,10 @@ class FIDInception(nn.Module):
 def weights_path(explicit: str | Path | None = None, data_dir: str | Path | None = None, *,
                  download: bool = True, progress: bool = True) -> Path:
     """The weights file: ``explicit`` (--inception-weights), else ``$VAELAB_INCEPTION_WEIGHTS``,
-    else either published name in ``<data_dir>/inception/``, ``$VAELAB_DATA/inception/``,
-    ``~/.cache/vaelab/inception/`` or torch hub's checkpoint folder (where pytorch-fid and
-    torch-fidelity keep it), else downloaded into vaelab's cache and checksummed."""
+    else either published name in the first of ``<data_dir>/inception/``,
+    ``$VAELAB_DATA/inception/``, ``~/.cache/vaelab/inception/``, the system data folder or
+    torch hub's checkpoint folder (where pytorch-fid and torch-fidelity keep it) that holds
+    one, else downloaded into vaelab's cache and checksummed."""
     given = explicit or os.environ.get(ENV_WEIGHTS)
     if given:
         path = Path(given).expanduser()
@@ -285,14 +305,27 @@ def weights_path(explicit: str | Path | None = None, data_dir: str | Path | None
             raise VaelabError(f"{source} {path} is not a file; give the path of "
                               f"{FILENAMES[0]} (SHA-256 {WEIGHTS_SHA256[:8]}…)")
         return path
-    for filename in FILENAMES:
-        found = find_file(REMOTE_NAME, filename, data_dir)
-        hub = Path(torch.hub.get_dir()) / "checkpoints" / filename
-        for candidate in (found, hub):
-            if candidate is not None and candidate.is_file():
-                return candidate
+    hub = Path(torch.hub.get_dir()) / "checkpoints"
+    for folder in [*search_folders(REMOTE_NAME, data_dir), hub]:
+        for filename in FILENAMES:
+            if (folder / filename).is_file():
+                return folder / filename
     return locate_file(REMOTE_NAME, _remote(), data_dir, download=download,
                        progress=progress)
+
+
+def checked_weights(explicit: str | Path | None = None, data_dir: str | Path | None = None,
+                    *, progress: bool = True) -> Path:
+    """``weights_path``, refused unless its SHA-256 is the published one: FIDs from any
+    other file would not be the standard's."""
+    path = weights_path(explicit, data_dir, progress=progress)
+    digest = _sha256(path)
+    if digest != WEIGHTS_SHA256:
+        raise VaelabError(f"{path} is not the standard Inception FID weights file (SHA-256 "
+                          f"{digest[:16]}…, expected {WEIGHTS_SHA256[:16]}…); FIDs from it "
+                          f"would not be comparable with published ones. Use {FILENAMES[0]} "
+                          "as published by pytorch-fid")
+    return path
 
 
 def _sha256(path: Path) -> str:
@@ -309,15 +342,9 @@ def load_inception(explicit: str | Path | None = None, data_dir: str | Path | No
                    device: torch.device | str = "cpu", *,
                    image_shape: tuple[int, int, int] | None = None,
                    progress: bool = True) -> tuple[FIDInception, dict[str, Any]]:
-    """The network in eval mode on ``device`` with ``info`` (file, checksum). A file whose
-    SHA-256 is not the published one is refused: its FIDs would not be the standard's."""
-    path = weights_path(explicit, data_dir, progress=progress)
-    digest = _sha256(path)
-    if digest != WEIGHTS_SHA256:
-        raise VaelabError(f"{path} is not the standard Inception FID weights file (SHA-256 "
-                          f"{digest[:16]}…, expected {WEIGHTS_SHA256[:16]}…); FIDs from it "
-                          f"would not be comparable with published ones. Use {FILENAMES[0]} "
-                          "as published by pytorch-fid")
+    """The network in eval mode on ``device`` with ``info`` (file, checksum), from the
+    file ``checked_weights`` finds."""
+    path = checked_weights(explicit, data_dir, progress=progress)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any decoding failure means a bad file
@@ -331,7 +358,7 @@ def load_inception(explicit: str | Path | None = None, data_dir: str | Path | No
                           f"{len(missing)} tensors, e.g. {missing[:2]}; unexpected "
                           f"{len(unexpected)}, e.g. {unexpected[:2]})")
     info = {"architecture": "inception-v3 (TF FID graph, 2015-12-05)", "weights": str(path),
-            "sha256": digest, "key": digest[:16], "features": FEATURES,
+            "sha256": WEIGHTS_SHA256, "key": WEIGHTS_SHA256[:16], "features": FEATURES,
             "resize": "TF1 bilinear to 299×299, 8-bit input"}
     return network.to(device).eval(), info
 

@@ -76,8 +76,8 @@ def unstack(name: str, tensor: torch.Tensor, index: int, shape: torch.Size) -> t
     parameter ``name``) in the single model's layout ``shape``: nn.Linear's weight
     [out, in] (stored transposed), its bias [out], a likelihood's own parameter."""
     piece = tensor[index]
-    if name.endswith("weight"):  # StackedLinear: [in, out]
-        piece = piece.t()
+    if name.startswith(("encoder.", "decoder.")) and name.endswith("weight"):
+        piece = piece.t()  # StackedLinear stores [in, out]
     return piece.reshape(shape)
 
 
@@ -87,6 +87,8 @@ def stack_likelihood(likelihoods: list[nn.Module]) -> nn.Module:
     [M, 1, ...] so that they broadcast against the stacked [M, B, D] pixels: a scalar
     becomes [M, 1, 1], a per-pixel vector [D] becomes [M, 1, D] (batched/key.py refuses
     anything with more dimensions). Without parameters, model 0's serves all M."""
+    if not any(True for _ in likelihoods[0].parameters()):
+        return likelihoods[0]
     stacked = copy.deepcopy(likelihoods[0])
     count = len(likelihoods)
     for name, first in likelihoods[0].named_parameters():

@@ -14,6 +14,7 @@ import click
 from vaelab.cli.app import CONTEXT, cli
 from vaelab.cli.common import print_metrics, terminal_console
 from vaelab.errors import VaelabError
+from vaelab.metrics.features import DEFAULT_FEATURES, FEATURE_NETWORKS, prepare_feature_network
 from vaelab.metrics.shown import Number
 from vaelab.precision import EVAL_PRECISIONS
 
@@ -43,13 +44,13 @@ def _positive(name: str, value: int) -> int:
                    "faster on an H200, within 0.003 nats) or bf16; the log-sum-exp is float64.")
 @click.option("--fid-samples", type=int, default=10000, show_default=True,
               help="Samples decoded for FID, the Inception-style score and prdc.")
-@click.option("--fid-features", type=click.Choice(["classifier", "inception"]),
-              default="classifier", show_default=True,
+@click.option("--fid-features", type=click.Choice(FEATURE_NETWORKS.names()),
+              default=DEFAULT_FEATURES, show_default=True,
               help="Feature network of fid and prdc: classifier (vaelab's per-dataset "
                    "classifier; offline, comparable within vaelab only) or inception (the "
                    "standard Inception-v3 FID network, comparable with published FIDs; "
-                   "weights from --inception-weights, $VAELAB_INCEPTION_WEIGHTS, "
-                   "$VAELAB_DATA/inception/ or torch hub's cache, else downloaded).")
+                   "needs no labels; its weights are found as the README's 'Standard "
+                   "Inception FID' says, else downloaded).")
 @click.option("--inception-weights", type=click.Path(), default=None, metavar="FILE",
               help="--fid-features inception: pt_inception-2015-12-05-6726825d.pth "
                    "(pytorch-fid's file; checked by its SHA-256).")
@@ -75,7 +76,7 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
              fid_samples: int, per_class: bool | None, seed: int, as_json: bool,
              checkpoint: str, split: str, batch_size: int | None, device: str,
              quiet: bool, sampler: str = "prior", components: int | None = None,
-             iw_precision: str = "float32", fid_features: str = "classifier",
+             iw_precision: str = "float32", fid_features: str = DEFAULT_FEATURES,
              inception_weights: str | None = None) -> None:
     """How good is this VAE: test ELBO (also per class), importance-sampled NLL, posterior
     collapse (KL per dimension, active units, I(x;z)), FID with a domain classifier and a
@@ -109,12 +110,9 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
         raise VaelabError(f"--sampler {sampler} chooses the z of fid's samples, but fid is "
                           "not among --metrics; add it (--metrics fid)")
     feature_metrics = [name for name in ("fid", "prdc") if name in names]
-    if fid_features != "classifier" and not feature_metrics:
+    if fid_features != DEFAULT_FEATURES and not feature_metrics:
         raise VaelabError(f"--fid-features {fid_features} chooses the features of fid and "
                           "prdc, but neither is among --metrics; add one (--metrics fid)")
-    if inception_weights is not None and fid_features != "inception":
-        raise VaelabError("--inception-weights is read by --fid-features inception only; add "
-                          "--fid-features inception or leave it out")
     features = {"features": fid_features, "inception_weights": inception_weights}
     with ExitStack() as lock:
         if (Path(run_dir) / "config.json").is_file():
@@ -147,6 +145,12 @@ def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
         raise VaelabError(f"run {run_dir} has no {split} split (its val_fraction is 0); use "
                           "--split test")
     skipped = []
+    features = features or {"features": DEFAULT_FEATURES}
+    options: dict[str, dict[str, Any]] = {"iw-nll": {"k": iw_samples,
+                                                     "precision": iw_precision},
+                                          "fid": {"n_samples": fid_samples, **features},
+                                          "prdc": {"n_samples": fid_samples, **features},
+                                          "elbo": {"per_class": per_class}}
     if scored.y is None:
         unlabelled = [n for n in names if METRICS.get(n).needs_labels]
         if per_class:
@@ -159,7 +163,7 @@ def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
     # Degenerate data, or a model family a metric does not fit (VAE.not_measured): refuse
     # what was asked for, skip defaults.
     for name in list(names):
-        reason = METRICS.get(name).unmet(data, split)
+        reason = METRICS.get(name).unmet(data, split, options.get(name))
         remedy = " or train on more data"
         if reason is None:
             reason, remedy = run.model.not_measured.get(name), ""
@@ -170,15 +174,15 @@ def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
             skipped.append(f"{name}: it {reason}")
             names.remove(name)
 
-    features = features or {}
-    fid_options: dict[str, Any] = {"n_samples": fid_samples, **features}
+    if {"fid", "prdc"} & set(names) or features.get("inception_weights"):
+        # Weights found and checked now, not after minutes of other metrics.
+        weights = prepare_feature_network(features["features"], run.config.data.data_dir,
+                                          weights=features.get("inception_weights"),
+                                          progress=not quiet)
+        for name in ("fid", "prdc"):
+            options[name]["inception_weights"] = weights
     if sampler != "prior" and "fid" in names:
-        fid_options["sampler"] = fitted_sampler(run, sampler, components=components)
-    options: dict[str, dict[str, Any]] = {"iw-nll": {"k": iw_samples,
-                                                     "precision": iw_precision},
-                                          "fid": fid_options,
-                                          "prdc": {"n_samples": fid_samples, **features},
-                                          "elbo": {"per_class": per_class}}
+        options["fid"]["sampler"] = fitted_sampler(run, sampler, components=components)
     results = run_metrics(run.model, data, names, seed=seed, split=split,
                           batch_size=batch_size, progress=not quiet,  # stderr: --json too
                           options=options)

@@ -12,6 +12,7 @@ from rich.table import Table
 from vaelab.cli.app import CONTEXT, cli
 from vaelab.cli.common import terminal_console
 from vaelab.errors import VaelabError
+from vaelab.metrics.features import DEFAULT_FEATURES, FEATURE_NETWORKS
 
 
 @cli.group(context_settings=CONTEXT)
@@ -50,11 +51,13 @@ def list_recipes() -> None:
               help="Sweep backend: auto (local on the CPU, batched on a GPU), local, "
                    "batched or ray.")
 @click.option("--workers", type=int, default=None, help="local backend: processes.")
-@click.option("--fid-features", type=click.Choice(["classifier", "inception"]), default=None,
-              help="Feature network of the recipe's FID (beta-sweep, fashion-vae-vs-ae, "
-                   "likelihood-and-prior): classifier [default] or inception, the "
-                   "standard FID network (see vaelab eval --help; study 004 scored with "
-                   "Inception v3). Another choice is another sweep: give another --out.")
+@click.option("--fid-features", type=click.Choice(FEATURE_NETWORKS.names()), default=None,
+              help="Feature network of the recipe's FID, for recipes that compute it: "
+                   f"{DEFAULT_FEATURES} [default] or inception, the standard FID network "
+                   "(study 004 scored with Inception v3), whose weights are found in "
+                   "$VAELAB_INCEPTION_WEIGHTS or $VAELAB_DATA/inception/ (README: "
+                   "'Standard Inception FID') before anything trains. The default --out "
+                   "gets the suffix -inception.")
 @click.option("--force", is_flag=True, help="Start over: delete the recipe's earlier runs.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def run(name: str, quick: bool, out: str | None, settings: tuple[str, ...], backend: str,

@@ -61,7 +61,7 @@ def evaluate(model: VAE, data: PreparedData, names: list[str], *, seed: int = 0,
     classes, no labels) is refused before any metric runs."""
     options = options or {}
     for name in names:
-        check_applicable(name, data, split)
+        check_applicable(name, data, split, options.get(name))
     return {name: METRICS.get(name).gather(model, data, seed=seed, split=split,
                                            batch_size=batch_size, progress=progress,
                                            **options.get(name, {}))

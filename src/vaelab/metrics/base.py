@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -45,13 +46,16 @@ class Metric:
     caveat: Callable[[dict], str] | None = None
     # What the metric needs of the data (the one place degenerate data is caught, before
     # anything is computed): images in the scored split, distinct classes in the training
-    # split (a classifier or probe cannot be fitted on one class).
+    # split (a classifier or probe cannot be fitted on one class); a function of the
+    # metric's options when they decide it (fid on Inception features needs no labels).
     min_images: int = 1
-    min_classes: int = 0
+    min_classes: int | Callable[[dict[str, Any]], int] = 0
     needs_factors: bool = False  # ground-truth generative factors (dsprites, shapes)
 
-    def unmet(self, data: PreparedData, split: str) -> str | None:
-        """Why this metric cannot run on ``split`` of ``data`` (one phrase), or None."""
+    def unmet(self, data: PreparedData, split: str,
+              options: dict[str, Any] | None = None) -> str | None:
+        """Why this metric cannot run on ``split`` of ``data`` with ``options`` (its
+        gatherer's keyword arguments) (one phrase), or None."""
         scored = data.eval_split(split) if split in SPLITS else None
         count = 0 if scored is None else len(scored)
         if count < self.min_images:
@@ -62,13 +66,15 @@ class Metric:
         if self.needs_factors and (scored.factors is None or data.train.factors is None):
             return (f"needs ground-truth factors, which {data.dataset} does not have (train "
                     "on a factor data set: --dataset shapes or dsprites)")
-        if self.min_classes:
+        min_classes = (self.min_classes(options or {}) if callable(self.min_classes)
+                       else self.min_classes)
+        if min_classes:
             train_y = data.train.y
             if train_y is None:
                 return "needs class labels, the training split has none"
             classes = len(torch.unique(train_y))
-            if classes < self.min_classes:
-                return (f"needs at least {self.min_classes} classes in the training split, "
+            if classes < min_classes:
+                return (f"needs at least {min_classes} classes in the training split, "
                         f"it has {classes}")
         return None
 
@@ -79,7 +85,9 @@ METRICS: Registry[Metric] = Registry("metric")
 def register(name: str, *, key: str | None, cheap: bool, needs_labels: bool = False,
              help: str, title: str = "", numbers: tuple[Number, ...] = (),
              breakdowns: tuple[Breakdown, ...] = (), caveat: Callable[[dict], str] | None = None,
-             min_images: int = 1, min_classes: int = 0, needs_factors: bool = False
+             min_images: int = 1,
+             min_classes: int | Callable[[dict[str, Any]], int] = 0,
+             needs_factors: bool = False
              ) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
     for number in numbers:  # a declaration that points elsewhere is a bug: fail at import
         if key is not None and number.path[:1] != (key,):
@@ -181,10 +189,11 @@ def posterior_moments(model: VAE, x: torch.Tensor, batch_size: int
     return means, logvars if diagonal_everywhere else None
 
 
-def check_applicable(name: str, data: PreparedData, split: str) -> None:
-    """Refuse, in one line, a metric the data cannot support (gatherers call this first,
-    so the Python API refuses as the command line does)."""
-    reason = METRICS.get(name).unmet(data, split)
+def check_applicable(name: str, data: PreparedData, split: str,
+                     options: dict[str, Any] | None = None) -> None:
+    """Refuse, in one line, a metric the data cannot support with ``options`` (gatherers
+    call this first, so the Python API refuses as the command line does)."""
+    reason = METRICS.get(name).unmet(data, split, options)
     if reason is not None:
         raise VaelabError(f"metric {name} {reason}; leave it out of --metrics")
 

@@ -122,8 +122,9 @@ def comparability_notes(sections: list[Any], datasets: list[Any]) -> tuple[list[
         seen: set[tuple[str, str]] = set()
         for number in metric.numbers:
             owners = [number.owner(s) for s in sections if number.value(s) is not None]
+            assumed = dict(number.assumed)
             for field in number.comparable:
-                values = {json.dumps(o.get(field)) for o in owners} - {"null"}
+                values = {json.dumps(o.get(field, assumed.get(field))) for o in owners} - {"null"}
                 if len(values) < 2:
                     continue
                 concerned.add(number.label)

@@ -36,7 +36,7 @@ from torch import nn
 from vaelab import rundir
 from vaelab.data import PreparedData
 from vaelab.metrics.base import check_positive, progress_bar, provenance, register, scored_split
-from vaelab.metrics.features import load_feature_network
+from vaelab.metrics.features import classes_needed, load_feature_network
 from vaelab.metrics.shown import DETAIL, DIAGNOSTIC, Number
 from vaelab.model import VAE
 
@@ -145,6 +145,7 @@ def _reference(classifier: nn.Module, info: dict, images: torch.Tensor, batch_si
     """Feature statistics and score of the reference images, cached beside the classifier
     (when it has a cache file)."""
     digest = hashlib.sha256()  # chunk by chunk: no uint8 copy of all the images at once
+    digest.update(repr(tuple(images.shape)).encode())
     for part in _in_batches(images, batch_size):
         digest.update((part * 255).round().to(torch.uint8).cpu().numpy().tobytes())
     cache = info.get("cache")
@@ -181,13 +182,17 @@ def _reconstruct(model: VAE, x: torch.Tensor, batch_size: int) -> Iterator[torch
 
 
 SAME_SAMPLES = ("samples", "images", "sampler", "features")
+# Scored before --fid-features existed: on the domain classifier.
+BEFORE_FEATURES = (("features", "classifier"),)
 NUMBERS = (
     Number("FID samples", ("fid", "fid_samples"), unit="", better="lower", short="FID",
-           comparable=SAME_SAMPLES, estimator_note="{samples} samples from {sampler}"),
+           comparable=SAME_SAMPLES, assumed=BEFORE_FEATURES,
+           estimator_note="{samples} samples from {sampler}"),
     Number("FID reconstructions", ("fid", "fid_reconstructions"), unit="", better="lower",
-           short="FID rec", comparable=SAME_SAMPLES, estimator_note="{samples} samples"),
+           short="FID rec", comparable=SAME_SAMPLES, assumed=BEFORE_FEATURES,
+           estimator_note="{samples} samples"),
     Number("IS samples", ("fid", "inception_score"), unit="", better="higher", short="IS",
-           comparable=SAME_SAMPLES, spread="inception_score_std",
+           comparable=SAME_SAMPLES, assumed=BEFORE_FEATURES, spread="inception_score_std",
            estimator_note="{samples} samples"),
     Number("IS test set", ("fid", "inception_score_reference"), unit="", level=DETAIL,
            short="IS data", estimator_note="{samples} samples"),
@@ -196,7 +201,7 @@ NUMBERS = (
 )
 
 
-@register("fid", key="fid", cheap=False, min_images=2, min_classes=2,
+@register("fid", key="fid", cheap=False, min_images=2, min_classes=classes_needed,
           help="FID of prior samples and of reconstructions, and an Inception-style score, "
                "on vaelab's domain classifier (default) or Inception-v3 (--fid-features, "
                "--fid-samples)",
@@ -241,7 +246,7 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
         **provenance(data, scored, seed),
         "estimator": (f"Fréchet distance (torchmetrics) of {feature_label(clf, info)}; "
                       "generated images are decoder means"),
-        "features": info.get("id"),
+        "features": info.get("name", features),
         "feature_network": {key: info.get(key) for key in
                             ("dataset", "architecture", "key", "test_accuracy", "epochs")},
         "reference_images": ref_stats.n,
@@ -253,9 +258,9 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
         "inception_score": score[0],
         "inception_score_std": score[1],
         "inception_score_reference": ref_score[0],
-        # Over the dataset's own classes; Inception's 1008 ImageNet classes say little here.
+        # Over the data set's own classes (Inception's 1008 ImageNet classes say little).
         **({"sample_class_fractions": (counts.double() / counts.sum()).tolist()}
-           if features == "classifier" else {}),
+           if info.get("dataset_classes", True) else {}),
     }
 
 

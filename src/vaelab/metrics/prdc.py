@@ -28,8 +28,8 @@ from torch import nn
 from vaelab.data import PreparedData
 from vaelab.errors import VaelabError
 from vaelab.metrics.base import check_positive, progress_bar, provenance, register, scored_split
-from vaelab.metrics.features import load_feature_network
-from vaelab.metrics.fid import _generate, feature_label
+from vaelab.metrics.features import classes_needed, load_feature_network
+from vaelab.metrics.fid import BEFORE_FEATURES, _generate, feature_label
 from vaelab.metrics.shown import DETAIL, Number
 from vaelab.model import VAE
 
@@ -75,17 +75,18 @@ def prdc(real: torch.Tensor, fake: torch.Tensor, *, k_pr: int = K_PRECISION_RECA
 SAME = ("samples", "images", "k_precision_recall", "k_density_coverage", "features")
 NUMBERS = (
     Number("precision", ("prdc", "precision"), unit="", format=".3f", better="higher",
-           comparable=SAME),
+           comparable=SAME, assumed=BEFORE_FEATURES),
     Number("recall", ("prdc", "recall"), unit="", format=".3f", better="higher",
-           comparable=SAME),
+           comparable=SAME, assumed=BEFORE_FEATURES),
     Number("density", ("prdc", "density"), unit="", format=".3f", better="higher",
-           comparable=SAME, level=DETAIL),
+           comparable=SAME, assumed=BEFORE_FEATURES, level=DETAIL),
     Number("coverage", ("prdc", "coverage"), unit="", format=".3f", better="higher",
-           comparable=SAME, level=DETAIL),
+           comparable=SAME, assumed=BEFORE_FEATURES, level=DETAIL),
 )
 
 
-@register("prdc", key="prdc", cheap=False, min_images=K_DENSITY_COVERAGE + 1, min_classes=2,
+@register("prdc", key="prdc", cheap=False, min_images=K_DENSITY_COVERAGE + 1,
+          min_classes=classes_needed,
           help="precision and recall (Kynkäänniemi et al. 2019, k=3), density and coverage "
                "(Naeem et al. 2020, k=5) of prior samples, on FID's feature network "
                "(--fid-features)",
@@ -129,7 +130,7 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
                       f"{len(reference)} {split} images vs {n_samples} decoder means of prior "
                       f"samples; precision/recall k = {K_PRECISION_RECALL}, density/coverage "
                       f"k = {K_DENSITY_COVERAGE}"),
-        "features": info.get("id"),
+        "features": info.get("name", features),
         "feature_network": {key: info.get(key) for key in ("dataset", "architecture", "key")},
         "samples": n_samples,
         "reference_images": len(reference),

@@ -41,6 +41,10 @@ class Number:
     # Fields of the number's own dict (beside it in metrics.json) that must be equal for
     # two runs' values to be comparable, e.g. ("k", "binarization", "images").
     comparable: tuple[str, ...] = ()
+    # (field, value) of ``comparable`` fields that numbers stored before the field existed
+    # have implicitly, e.g. (("features", "classifier"),) for FIDs older than
+    # --fid-features: read as that value, so they are never ranked against another.
+    assumed: tuple[tuple[str, Any], ...] = ()
     estimator: tuple[str, ...] | None = None  # path of the estimator text; None: beside it
     spread: str = ""  # field beside it holding "± s.e." or "± std"
     row_label: str = ""  # label of report rows, formatted with the fields beside it

@@ -23,6 +23,7 @@ from rich.markup import escape
 
 from vaelab import rundir
 from vaelab.errors import VaelabError
+from vaelab.metrics.features import DEFAULT_FEATURES, FEATURE_NETWORKS
 from vaelab.metrics.shown import lookup, with_training_time
 from vaelab.recipes.rules import Estimate, Evidence
 from vaelab.registry import Registry
@@ -117,6 +118,19 @@ class Results:
         self.summary = rundir.read_json(self.sweep_dir / layout.SUMMARY_JSON)
         self.groups = {g["group"]: g for g in self.summary["groups"]}
         self.misses: list[str] = []
+
+    @property
+    def fid_name(self) -> str:
+        """How findings name the sweep's FID: "domain-classifier FID", "Inception FID"."""
+        return self._feature_network().fid_name
+
+    @property
+    def score_name(self) -> str:
+        return self._feature_network().score_name
+
+    def _feature_network(self) -> Any:
+        spec = self.manifest.get("spec", {})
+        return FEATURE_NETWORKS.get(spec.get("fid_features", DEFAULT_FEATURES))
 
     def points(self) -> list[str]:
         return list(self.groups)
@@ -252,16 +266,17 @@ def run_recipe(name: str, out: str | Path | None = None, *, quick: bool = False,
     a CSV copy of the data: {"dataset": "csv", "data_path": "fashion.csv"}.
     ``fid_features``: the feature network of its fid and prdc (metrics/features.py)."""
     recipe = RECIPES.get(name)
-    out = Path(out) if out is not None else Path("sweeps") / (name + ("-quick" if quick
-                                                                       else ""))
     spec = recipe.build(quick)
     spec.name = recipe.name
     if fid_features is not None:
-        from vaelab.metrics.features import FEATURE_NETWORKS
         from vaelab.sweep.spec import check_fid_features
 
         spec.fid_features = FEATURE_NETWORKS.get(fid_features).name
         check_fid_features(spec, f"recipe {name}")
+    # Another feature network is another sweep: its own default directory.
+    suffix = "" if spec.fid_features == DEFAULT_FEATURES else f"-{spec.fid_features}"
+    out = (Path(out) if out is not None
+           else Path("sweeps") / f"{name}{suffix}{'-quick' if quick else ''}")
     if overrides:
         spec.base = spec.base.replace(**overrides)
         spec.runs()  # every point must still be valid

@@ -78,13 +78,13 @@ def findings(r: Results) -> list[Finding]:
                + ", ".join(f"{p}: KL {fmt(kl[p])}" for p in betas)),
         judged(best_of("beta=0.1", {p: fid[p] for p in betas}, "lower"),
                "β = 0.1 gives the best samples", SOURCE,
-               f"lowest domain-classifier FID of prior samples: {best_fid} ("
+               f"lowest {r.fid_name} of prior samples: {best_fid} ("
                + ", ".join(f"{p} {fmt_estimate(v, 1)}" for p, v in with_fid.items())
                + f"); best test ELBO (β = 1 is the true ELBO objective): {best_elbo}"),
         judged(better(fid["beta=1"], fid["ae"], "lower", ("β=1 VAE", "AE")),
                "Samples from an autoencoder's latent space are not well-defined digits",
-               SOURCE, f"FID of N(0,I) samples: AE {fmt_estimate(fid['ae'], 1)} vs β=1 VAE "
-               f"{fmt_estimate(fid['beta=1'], 1)}"),
+               SOURCE, f"{r.fid_name} of N(0,I) samples: AE {fmt_estimate(fid['ae'], 1)} vs "
+               f"β=1 VAE {fmt_estimate(fid['beta=1'], 1)}"),
     ]
 
 

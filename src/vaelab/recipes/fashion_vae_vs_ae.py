@@ -48,7 +48,7 @@ def findings(r: Results) -> list[Finding]:
         out.append(judged(better(fv, fa, "lower", (f"VAE {z}", f"AE {z}")),
                           f"Random latent vectors decode to meaningless images for the AE, "
                           f"recognisable ones for the VAE ({z})", SOURCE,
-                          f"domain-classifier FID of N(0,I) samples: VAE {fmt_estimate(fv)} vs "
+                          f"{r.fid_name} of N(0,I) samples: VAE {fmt_estimate(fv)} vs "
                           f"AE {fmt_estimate(fa)} (lower is better)"))
     acc = r.estimate("vae-z2", "test.probe.accuracy")
     out.append(judged(beyond(acc, 0.5, "above", "probe accuracy"),

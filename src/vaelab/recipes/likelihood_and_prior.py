@@ -1,6 +1,7 @@
 """Study 004: MNIST, z = 2 (and z = 10): priors N(0,1) vs N(1,2) and the reconstruction
 losses BCE, MSE, MAE, perceptual, perceptual+BCE, perceptual+MSE, Kaiming init;
-interpolations, latent plots and a domain-classifier FID table."""
+interpolations, latent plots and an FID table (vaelab's domain classifier, or Inception
+with --fid-features inception)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from vaelab.sweep import Point, SweepSpec
 SOURCE = "study 004 (MNIST priors and reconstruction losses, FID)"
 N12 = {"prior_mean": 1.0, "prior_std": 2.0}
 KAIMING = {**N12, "init": "kaiming"}
-# The study's table 1 (Inception FID; ours uses a domain classifier, so only the ranking
-# is comparable).
+# The study's table 1 (Inception FID, torchvision-style weights most likely; ours is the
+# domain classifier's unless --fid-features inception, so the ranking is what compares).
 STUDY_FID = {"N(0,1) BCE": 131.70, "N(1,2) BCE": 132.02, "kaiming BCE": 150.65,
              "MSE": 143.35, "MAE": 98.25, "perceptual": 323.56, "perceptual+BCE": 180.73,
              "perceptual+MSE": 176.89, "z=10 BCE": 79.72}
@@ -74,7 +75,7 @@ def findings(r: Results) -> list[Finding]:
         judged(same(a, b, margin or 0.0, ("N(0,1)", "N(1,2)")),
                "Priors N(0,1) and N(1,2) give about the same samples (FID 131.7 vs 132.0; "
                "margin ±10% of the N(0,1) FID)", SOURCE,
-               f"domain FID: N(0,1) {fmt_estimate(a, 1)} vs N(1,2) {fmt_estimate(b, 1)}"),
+               f"{r.fid_name}: N(0,1) {fmt_estimate(a, 1)} vs N(1,2) {fmt_estimate(b, 1)}"),
         judged(best_of("MAE", two_d, "lower"),
                "Among the 2-D models MAE (Laplace) gives the best FID", SOURCE,
                f"best 2-D: {extreme(two_d, -1)} ({table})"),
@@ -87,8 +88,8 @@ def findings(r: Results) -> list[Finding]:
         judged(better(score["perceptual+BCE"], score["kaiming BCE"], "higher",
                       ("perceptual+BCE", "BCE")),
                "Perceptual+BCE gives more varied samples than BCE alone", SOURCE,
-               "class diversity of samples (Inception-style score with the domain "
-               f"classifier): perceptual+BCE {fmt_estimate(score['perceptual+BCE'])} vs BCE "
+               f"class diversity of samples ({r.score_name}): perceptual+BCE "
+               f"{fmt_estimate(score['perceptual+BCE'])} vs BCE "
                f"{fmt_estimate(score['kaiming BCE'])}"),
         judged(rank, "The ranking of the nine models by FID (table 1)", SOURCE,
                f"Spearman rank correlation of the mean FIDs with the study's: "

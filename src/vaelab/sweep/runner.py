@@ -141,10 +141,11 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, backend: str = "auto",
     data_sizes = {}
     if backend != "ray":  # Ray workers may hold data this machine lacks
         data_sizes = check_data(spec)
-        if spec.fid_features == "inception" and {"fid", "prdc"} & set(spec.metrics):
-            from vaelab.inception import weights_path
+        if {"fid", "prdc"} & set(spec.metrics):  # weights found now, not once per run
+            from vaelab.metrics.features import prepare_feature_network
 
-            weights_path(progress=progress)  # found or downloaded now, not once per run
+            prepare_feature_network(spec.fid_features, spec.base.data.data_dir,
+                                    progress=progress)
     manifest = prepare_manifest(spec, out, force=force, backend=backend, command=command,
                                 extra=extra)
     console = Console(stderr=True, quiet=not progress)

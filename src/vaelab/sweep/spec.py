@@ -43,6 +43,7 @@ from vaelab.config import (
     read_toml_or_json,
 )
 from vaelab.errors import VaelabError, shown
+from vaelab.metrics.features import DEFAULT_FEATURES, FEATURE_NETWORKS
 from vaelab.registry import did_you_mean
 from vaelab.sweep import layout
 
@@ -50,7 +51,6 @@ from vaelab.sweep import layout
 IDENTITY_EXCLUDES = ("name", "title", "seeds")
 SWEEP_KEYS = {"name", "title", "base", "seeds", "metrics", "iw_samples", "fid_samples",
               "fid_features", "grid", "zip", "points", "figures"}
-DEFAULT_FID_FEATURES = "classifier"
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class SweepSpec:
     metrics: list[str] = field(default_factory=lambda: ["elbo", "collapse"])
     iw_samples: int = 1000
     fid_samples: int = 10000
-    fid_features: str = DEFAULT_FID_FEATURES  # fid's and prdc's network (metrics/features.py)
+    fid_features: str = DEFAULT_FEATURES  # fid's and prdc's network (metrics/features.py)
     figures: bool = True
     title: str = ""
 
@@ -117,12 +117,12 @@ class SweepSpec:
                 "fid_samples": self.fid_samples, "figures": self.figures,
                 # Only when chosen: sweeps written before the option keep their identity.
                 **({"fid_features": self.fid_features}
-                   if self.fid_features != DEFAULT_FID_FEATURES else {})}
+                   if self.fid_features != DEFAULT_FEATURES else {})}
 
 
 def check_fid_features(spec: SweepSpec, where: str) -> None:
     """A feature network other than the default needs a metric that reads it."""
-    if spec.fid_features != DEFAULT_FID_FEATURES and not {"fid", "prdc"} & set(spec.metrics):
+    if spec.fid_features != DEFAULT_FEATURES and not {"fid", "prdc"} & set(spec.metrics):
         raise VaelabError(f"{where}: fid_features {spec.fid_features} (--fid-features) "
                           "chooses the features of fid and prdc, but neither is among its "
                           "metrics; add one or leave it out")
@@ -132,7 +132,7 @@ def metric_options(spec_dict: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Keyword arguments of each metric's gatherer for the runs of a stored spec
     (``SweepSpec.to_dict``)."""
     samples = {"n_samples": spec_dict["fid_samples"],
-               "features": spec_dict.get("fid_features", DEFAULT_FID_FEATURES)}
+               "features": spec_dict.get("fid_features", DEFAULT_FEATURES)}
     return {"iw-nll": {"k": spec_dict["iw_samples"]}, "fid": samples, "prdc": dict(samples)}
 
 
@@ -298,8 +298,6 @@ def spec_from_dict(raw: dict[str, Any], *, where: str, base_dir: Path | None = N
                                   f"{shown(value)!r}")
             setattr(spec, key, value)
     if "fid_features" in raw:
-        from vaelab.metrics.features import FEATURE_NETWORKS
-
         features = raw["fid_features"]
         if not isinstance(features, str) or features not in FEATURE_NETWORKS:
             raise VaelabError(f"{where}: fid_features must be one of "
