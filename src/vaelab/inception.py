@@ -264,8 +264,9 @@ class FIDInception(nn.Module):
         off: the features stay float32, as in the TF reference."""
         rows = chunk_size(BYTES_PER_IMAGE, preferred=PREFERRED_CHUNK, device=images.device)
         features = images.new_empty((images.shape[0], FEATURES), dtype=torch.float32)
-        with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled,
-                                        allow_tf32=False):
+        cudnn = torch.backends.cudnn
+        with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
+                         deterministic=cudnn.deterministic, allow_tf32=False):
             for start in range(0, images.shape[0], rows):
                 features[start:start + rows] = self._pool3(images[start:start + rows])
         return features
