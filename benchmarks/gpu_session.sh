@@ -26,6 +26,10 @@ echo "== 2. benchmark"
 timeout "${BENCH_SECONDS:-200}" python3 benchmarks/gpu_speed.py --json "$OUT/gpu_speed.json" \
     > "$OUT/gpu_speed.txt" 2>&1; echo "exit $?"
 grep -v Warning "$OUT/gpu_speed.txt" | tail -24
+echo "== 2b. Inception FID network throughput"
+timeout "${INCEPTION_SECONDS:-60}" python3 benchmarks/inception_speed.py --device cuda \
+    --images 2048 > "$OUT/inception_speed.txt" 2>&1; echo "exit $?"
+tail -3 "$OUT/inception_speed.txt"
 echo "== 3. architecture-depth at full size on the GPU (background)"
 ( start=$(date +%s)
   timeout "${RECIPE_SECONDS:-600}" python3 -m vaelab recipe run architecture-depth \
