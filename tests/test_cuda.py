@@ -212,3 +212,17 @@ def test_a_tracker_logs_a_gpu_run(tmp_path):
     values = [event.value for event in events.Scalars("val/elbo")]
     assert values == pytest.approx([row["val_elbo"] for row in run.history])
     assert len(events.Images("images/samples")) == 2
+
+
+def test_inception_features_on_the_device_equal_the_cpus():
+    """cuDNN's TF32 convolutions are off inside embed (vaelab/inception.py), so the
+    device's pool3 features are the CPU's float32 ones up to summation order."""
+    from vaelab.inception import FIDInception
+
+    torch.manual_seed(0)
+    network = FIDInception((3, 32, 32)).eval()
+    images = torch.rand(4, 3 * 32 * 32)
+    with torch.no_grad():
+        on_cpu = network.embed(images)
+        on_device = network.to(DEVICE).embed(images.to(DEVICE)).cpu()
+    assert torch.allclose(on_device, on_cpu, rtol=1e-4, atol=1e-4)
