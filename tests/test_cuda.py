@@ -225,4 +225,5 @@ def test_inception_features_on_the_device_equal_the_cpus():
     with torch.no_grad():
         on_cpu = network.embed(images)
         on_device = network.to(DEVICE).embed(images.to(DEVICE)).cpu()
-    assert torch.allclose(on_device, on_cpu, rtol=1e-4, atol=1e-4)
+    gap = (on_device - on_cpu).abs().max()
+    assert gap <= 1e-4 * on_cpu.abs().max()  # TF32 would leave ~1e-3 relative
