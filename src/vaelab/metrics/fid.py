@@ -36,7 +36,7 @@ from torch import nn
 from vaelab import rundir
 from vaelab.data import PreparedData
 from vaelab.metrics.base import check_positive, progress_bar, provenance, register, scored_split
-from vaelab.metrics.features import classes_needed, load_feature_network
+from vaelab.metrics.features import DEFAULT_FEATURES, classes_needed, load_feature_network
 from vaelab.metrics.shown import DETAIL, DIAGNOSTIC, Number
 from vaelab.model import VAE
 
@@ -183,7 +183,7 @@ def _reconstruct(model: VAE, x: torch.Tensor, batch_size: int) -> Iterator[torch
 
 SAME_SAMPLES = ("samples", "images", "sampler", "features")
 # Scored before --fid-features existed: on the domain classifier.
-BEFORE_FEATURES = (("features", "classifier"),)
+BEFORE_FEATURES = (("features", DEFAULT_FEATURES),)
 NUMBERS = (
     Number("FID samples", ("fid", "fid_samples"), unit="", better="lower", short="FID",
            comparable=SAME_SAMPLES, assumed=BEFORE_FEATURES,
@@ -208,7 +208,7 @@ NUMBERS = (
           title="sample quality (FID, IS)", numbers=NUMBERS)
 def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test",
            n_samples: int = 10000, batch_size: int = 2000, progress: bool = False,
-           features: str = "classifier", inception_weights: str | None = None,
+           features: str = DEFAULT_FEATURES, inception_weights: str | None = None,
            network: tuple[nn.Module, dict[str, Any]] | None = None,
            sampler: Any = None) -> dict:
     """``features``: the feature network's name (metrics/features.py); ``network``:

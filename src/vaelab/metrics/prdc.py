@@ -28,7 +28,7 @@ from torch import nn
 from vaelab.data import PreparedData
 from vaelab.errors import VaelabError
 from vaelab.metrics.base import check_positive, progress_bar, provenance, register, scored_split
-from vaelab.metrics.features import classes_needed, load_feature_network
+from vaelab.metrics.features import DEFAULT_FEATURES, classes_needed, load_feature_network
 from vaelab.metrics.fid import BEFORE_FEATURES, _generate, feature_label
 from vaelab.metrics.shown import DETAIL, Number
 from vaelab.model import VAE
@@ -93,7 +93,7 @@ NUMBERS = (
           title="precision, recall, density, coverage", numbers=NUMBERS)
 def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test",
            n_samples: int = 10000, batch_size: int = 2000, progress: bool = False,
-           features: str = "classifier", inception_weights: str | None = None,
+           features: str = DEFAULT_FEATURES, inception_weights: str | None = None,
            network: tuple[nn.Module, dict[str, Any]] | None = None) -> dict:
     """``n_samples`` prior samples against as many images of the split (all, when fewer).
     ``features``: the feature network's name (metrics/features.py); ``network``: (module
