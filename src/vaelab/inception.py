@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaelab.data.locate import FileRemote, locate_file, search_folders
+from vaelab.data.locate import FileRemote, file_digest, locate_file, search_folders
 from vaelab.errors import VaelabError
 from vaelab.memory import chunk_size
 
@@ -321,23 +321,13 @@ def checked_weights(explicit: str | Path | None = None, data_dir: str | Path | N
     """``weights_path``, refused unless its SHA-256 is the published one: FIDs from any
     other file would not be the standard's."""
     path = weights_path(explicit, data_dir, progress=progress)
-    digest = _sha256(path)
+    digest = file_digest(path, WEIGHTS_SHA256)
     if digest != WEIGHTS_SHA256:
         raise VaelabError(f"{path} is not the standard Inception FID weights file (SHA-256 "
                           f"{digest[:16]}…, expected {WEIGHTS_SHA256[:16]}…); FIDs from it "
                           f"would not be comparable with published ones. Use {FILENAMES[0]} "
                           "as published by pytorch-fid")
     return path
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_inception(explicit: str | Path | None = None, data_dir: str | Path | None = None,

@@ -174,7 +174,7 @@ def download_idx_dataset(
         filename = f"{base}.gz"
         target = dest / filename
         expected = expected_sums[filename].lower()
-        if target.is_file() and _digest(target, expected) == expected:
+        if target.is_file() and file_digest(target, expected) == expected:
             continue
         failures = []
         for base_url in mirror_urls(name, mirror):
@@ -233,7 +233,9 @@ def _hash_for(expected: str) -> Any:
     return hashlib.md5(usedforsecurity=False) if len(expected) == 32 else hashlib.sha256()
 
 
-def _digest(path: Path, expected: str) -> str:
+def file_digest(path: Path, expected: str) -> str:
+    """Hex digest of the file at ``path`` by the algorithm of ``expected`` (MD5 or
+    SHA-256, told apart by length)."""
     digest = _hash_for(expected)
     with open(path, "rb") as stream:
         while chunk := stream.read(1 << 20):

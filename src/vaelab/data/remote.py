@@ -22,11 +22,11 @@ from pathlib import Path
 from vaelab.data.locate import (
     ENV_DATA,
     ENV_MIRROR,
-    _digest,
     _download,
     _DownloadFailed,
     _remove_if_empty,
     cache_dir,
+    file_digest,
     search_folders,
 )
 from vaelab.errors import VaelabError
@@ -89,7 +89,7 @@ class RemoteFiles:
             raise _DownloadFailed(f"cannot create {dest}: {err.strerror or err}") from None
         for filename in self.md5:
             target, expected = dest / filename, expected_sums[filename].lower()
-            if target.is_file() and _digest(target, expected) == expected:
+            if target.is_file() and file_digest(target, expected) == expected:
                 continue
             failures = []
             for base_url in self.mirror_urls(mirror):
