@@ -113,7 +113,6 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
     if fid_features != DEFAULT_FEATURES and not feature_metrics:
         raise VaelabError(f"--fid-features {fid_features} chooses the features of fid and "
                           "prdc, but neither is among --metrics; add one (--metrics fid)")
-    features = {"features": fid_features, "inception_weights": inception_weights}
     with ExitStack() as lock:
         if (Path(run_dir) / "config.json").is_file():
             try:  # one writer per run: the checkpoint cannot change while it is scored
@@ -122,7 +121,7 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
                 pass  # an unwritable run has no other writer; the results are printed
         _evaluate(run_dir, names, explicit, iw_samples, fid_samples, per_class, seed,
                   as_json, checkpoint, split, batch_size, device, quiet, sampler, components,
-                  optional, iw_precision, features)
+                  optional, iw_precision, fid_features, inception_weights)
 
 
 def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
@@ -130,7 +129,8 @@ def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
               checkpoint: str, split: str, batch_size: int | None, device: str,
               quiet: bool, sampler: str, components: int | None,
               optional: set[str] = frozenset(), iw_precision: str = "float32",
-              features: dict[str, Any] | None = None) -> None:
+              fid_features: str = DEFAULT_FEATURES,
+              inception_weights: str | None = None) -> None:
     from vaelab import rundir
     from vaelab.metrics import METRICS, results_section, section_key, store_results
     from vaelab.metrics import evaluate as run_metrics
@@ -145,11 +145,10 @@ def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
         raise VaelabError(f"run {run_dir} has no {split} split (its val_fraction is 0); use "
                           "--split test")
     skipped = []
-    features = features or {"features": DEFAULT_FEATURES}
+    samples = {"n_samples": fid_samples, "features": fid_features}  # fid's and prdc's
     options: dict[str, dict[str, Any]] = {"iw-nll": {"k": iw_samples,
                                                      "precision": iw_precision},
-                                          "fid": {"n_samples": fid_samples, **features},
-                                          "prdc": {"n_samples": fid_samples, **features},
+                                          "fid": dict(samples), "prdc": dict(samples),
                                           "elbo": {"per_class": per_class}}
     if scored.y is None:
         unlabelled = [n for n in names if METRICS.get(n).needs_labels]
@@ -174,11 +173,10 @@ def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
             skipped.append(f"{name}: it {reason}")
             names.remove(name)
 
-    if {"fid", "prdc"} & set(names) or features.get("inception_weights"):
+    if {"fid", "prdc"} & set(names) or inception_weights:
         # Weights found and checked now, not after minutes of other metrics.
-        weights = prepare_feature_network(features["features"], run.config.data.data_dir,
-                                          weights=features.get("inception_weights"),
-                                          progress=not quiet)
+        weights = prepare_feature_network(fid_features, run.config.data.data_dir,
+                                          weights=inception_weights, progress=not quiet)
         for name in ("fid", "prdc"):
             options[name]["inception_weights"] = weights
     if sampler != "prior" and "fid" in names:
