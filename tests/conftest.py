@@ -18,6 +18,10 @@ DATA_ROOT = Path(os.environ["VAELAB_DATA"])
 # unless marked `cuda`: --device auto means the CPU here even where a GPU is present, in
 # this process and the CLI subprocesses it starts. tests/test_cuda.py asks for CUDA.
 os.environ["VAELAB_DEVICE"] = "cpu"
+# The CLI's tables take $COLUMNS when it is set (cli/common.py): a machine's own $COLUMNS
+# would rewrap the text the tests read (a phrase split over two lines at 77 columns).
+# Output is read as piped (no width limit); a test about widths sets COLUMNS itself.
+os.environ.pop("COLUMNS", None)
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
 

@@ -142,6 +142,28 @@ def test_stacked_training_on_the_gpu_matches_training_alone_within_noise(tmp_pat
         assert gap <= 1.0
 
 
+def test_a_gpu_sweep_on_the_batched_backend_evaluates_each_run_on_the_gpu(tmp_path,
+                                                                          monkeypatch):
+    import vaelab.sweep.batched_backend as batched_backend
+    from vaelab.sweep import run_sweep, spec_from_dict
+
+    evaluated_on = []
+    original = batched_backend.evaluate_point
+
+    def spy(task, run):
+        evaluated_on.append(next(run.model.parameters()).device.type)
+        return original(task, run)
+
+    monkeypatch.setattr(batched_backend, "evaluate_point", spy)
+    base = {"data": {"dataset": "digits", "subset": 300},
+            "train": {"epochs": 1, "device": DEVICE, "batch_size": 64},
+            "network": {"hidden": [32], "latent_dim": 4}}
+    spec = spec_from_dict({"base": base, "figures": False, "metrics": ["elbo", "iw-nll"],
+                           "iw_samples": 10, "seeds": 2}, where="test")
+    run_sweep(spec, tmp_path / "sweep", backend="batched", progress=False)
+    assert evaluated_on == [torch.device(DEVICE).type] * 2
+
+
 def test_bf16_training_on_the_gpu_matches_float32_within_noise(tmp_path, steps):
     settings = dict(epochs=4, binarize="dynamic")
     full = train(tmp_path / "f32", **settings)

@@ -297,6 +297,15 @@ def test_batched_backend_trains_a_beta_sweep_and_falls_back_for_the_rest(tmp_pat
         info = json.loads((tmp_path / "b" / "runs" / name / "config.json").read_text())
         assert (info.get("backend") == "batched") == name.startswith("beta")
         assert sweep_state.read_status(tmp_path / "b", name)["status"] == "done"
+    # The second run of a group is evaluated on the splits the first one prepared: the
+    # same numbers as evaluating it on its own.
+    from vaelab import load_run
+    from vaelab.metrics import evaluate
+
+    second = load_run(tmp_path / "b" / "runs" / "beta=1-seed1")
+    alone = evaluate(second.model, second.data, ["elbo"], seed=0, split="test",
+                     batch_size=second.config.train.eval_batch_size)
+    assert alone["elbo"]["elbo"] == second.metrics["test"]["elbo"]
 
 
 def test_the_sweep_directory_layout_has_one_home():
