@@ -53,9 +53,9 @@ def run_batched(tasks: list[dict[str, Any]], done: Any) -> None:
                 try:
                     from vaelab.run import load_run
 
-                    # On the device it trained on, as the local backend evaluates: the
-                    # reader's default is the CPU, where a GPU sweep's IS-NLL (k = 1000
-                    # over 10 000 images) took 11-20 s a run instead of 0.3 s.
+                    # On the device it trained on, as the local backend evaluates. The
+                    # reader's default is the CPU: there a GPU sweep's metrics took 11-20 s
+                    # a run (on the GPU, IS-NLL k = 1000 of 10 000 images alone: 0.3 s).
                     run = load_run(path, device=config.train.device)
                     run.prepared = data
                     evaluate_point(task, run)
