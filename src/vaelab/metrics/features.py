@@ -28,7 +28,8 @@ from vaelab.data import PreparedData
 from vaelab.errors import VaelabError
 from vaelab.registry import Registry
 
-DEFAULT_FEATURES = "classifier"
+CLASSIFIER = "classifier"  # the domain classifier's registry name
+DEFAULT_FEATURES = CLASSIFIER
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,8 @@ def _inception_weights(weights: str | None, data_dir: Any, progress: bool) -> st
     return str(checked_weights(weights, data_dir, progress=progress))
 
 
-FEATURE_NETWORKS.register("classifier")(FeatureNetwork(
-    "classifier", "vaelab's per-dataset classifier (offline; comparable within vaelab only)",
+FEATURE_NETWORKS.register(CLASSIFIER)(FeatureNetwork(
+    CLASSIFIER, "vaelab's per-dataset classifier (offline; comparable within vaelab only)",
     _classifier, fid_name="domain-classifier FID",
     score_name="Inception-style score with the domain classifier", min_classes=2,
     dataset_classes=True))

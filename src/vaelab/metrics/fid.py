@@ -36,7 +36,12 @@ from torch import nn
 from vaelab import rundir
 from vaelab.data import PreparedData
 from vaelab.metrics.base import check_positive, progress_bar, provenance, register, scored_split
-from vaelab.metrics.features import DEFAULT_FEATURES, classes_needed, load_feature_network
+from vaelab.metrics.features import (
+    CLASSIFIER,
+    DEFAULT_FEATURES,
+    classes_needed,
+    load_feature_network,
+)
 from vaelab.metrics.shown import DETAIL, DIAGNOSTIC, Number
 from vaelab.model import VAE
 
@@ -182,8 +187,9 @@ def _reconstruct(model: VAE, x: torch.Tensor, batch_size: int) -> Iterator[torch
 
 
 SAME_SAMPLES = ("samples", "images", "sampler", "features")
-# Scored before --fid-features existed: on the domain classifier.
-BEFORE_FEATURES = (("features", DEFAULT_FEATURES),)
+# Scored before --fid-features existed: on the domain classifier, whatever the default
+# network is now.
+BEFORE_FEATURES = (("features", CLASSIFIER),)
 NUMBERS = (
     Number("FID samples", ("fid", "fid_samples"), unit="", better="lower", short="FID",
            comparable=SAME_SAMPLES, assumed=BEFORE_FEATURES,
