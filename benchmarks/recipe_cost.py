@@ -26,14 +26,12 @@ from vaelab.data import prepare_data
 from vaelab.recipes import RECIPES
 
 
-def step_seconds(config, images: int, epochs: int, out: Path) -> tuple[float, int]:
-    """Seconds per optimiser step in the last of ``epochs`` epochs on ``images`` images,
-    and the steps of that epoch."""
+def step_seconds(config, images: int, epochs: int, out: Path) -> float:
+    """Seconds per optimiser step in the last of ``epochs`` epochs on ``images`` images."""
     run = vaelab.train(config.replace(subset=images, epochs=epochs), out=out,
                        progress=False, figures=False)
-    last = run.history[-1]
     steps = math.ceil(len(run.data.train) / config.train.batch_size)
-    return last["epoch_seconds"] / steps, steps
+    return run.history[-1]["epoch_seconds"] / steps
 
 
 def main() -> None:
@@ -62,8 +60,7 @@ def main() -> None:
                 continue
             config = run_spec.config.replace(device=args.device)
             started = time.perf_counter()
-            per_step, _ = step_seconds(config, args.images, args.epochs,
-                                       Path(tmp) / run_spec.point)
+            per_step = step_seconds(config, args.images, args.epochs, Path(tmp) / run_spec.point)
             full_train = len(prepare_data(config.data, "cpu").train)
             steps = math.ceil(full_train / config.train.batch_size) * config.train.epochs
             seconds = per_step * steps * len(spec.seeds)
