@@ -5,6 +5,8 @@
 #   arch       the full architecture-depth recipe with --set device=cuda, alone on the GPU
 #              so that its wall time is clean (issue 16 item 6: batched backend, each
 #              point's 3 seeds stacked, their shared learned σ included; target ≤ 600 s)
+#   recipe:NAME  any other recipe at full size on the GPU, the same way (issue 17 item 3:
+#              e.g. recipe:likelihood-and-prior recipe:fashion-vae-vs-ae recipe:beta-sweep)
 #   cuda       tests/test_cuda.py with CUDA visible
 #   literature the literature recipe's quick run on CUDA
 #   bench      benchmarks/gpu_speed.py and benchmarks/inception_speed.py
@@ -25,21 +27,27 @@ budget() {
     (( left < $1 )) && echo "$left" || echo "$1"
 }
 
+# One recipe at full size on the GPU, its wall time printed; its small files (per-run
+# seconds, metrics, verdicts, the report; no checkpoints) come back under $OUT/NAME.
+full_recipe() {
+    local name=$1 start=$(date +%s)
+    echo "== $name at full size on the GPU"
+    mkdir -p "$OUT/$name"
+    timeout "$(budget "${RECIPE_SECONDS:-560}")" python3 -m vaelab recipe run "$name" \
+        --set device=cuda --out "/tmp/$name" > "$OUT/$name/log.txt" 2>&1
+    echo "exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/$name/log.txt"
+    grep -v Warning "$OUT/$name/log.txt" | grep -v "return func" | tail -30
+    (cd "/tmp/$name" && find . -name "*.json" -size -2M -exec cp --parents {} "$OUT/$name/" \;
+     cp report.md "$OUT/$name/" 2>/dev/null)
+}
+
 python3 -c "import torch, sys; print(sys.version.split()[0], torch.__version__, torch.cuda.get_device_name())"
 for step in $STEPS; do
     seconds=$(budget 100000)
     if (( seconds < 20 )); then echo "== $step: skipped, ${seconds} s left"; continue; fi
     case $step in
-    arch)
-        echo "== architecture-depth at full size on the GPU"
-        start=$(date +%s)
-        timeout "$(budget "${RECIPE_SECONDS:-560}")" python3 -m vaelab recipe run \
-            architecture-depth --set device=cuda --out /tmp/arch > "$OUT/arch.txt" 2>&1
-        echo "exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/arch.txt"
-        grep -v Warning "$OUT/arch.txt" | grep -v "return func" | tail -30
-        # The small files only (no checkpoints): per-run seconds, metrics, verdicts.
-        (cd /tmp/arch && find . -name "*.json" -size -2M -exec cp --parents {} "$OUT/" \;
-         cp report.md "$OUT/" 2>/dev/null) ;;
+    arch) full_recipe architecture-depth ;;
+    recipe:*) full_recipe "${step#recipe:}" ;;
     cuda)
         echo "== CUDA tests"
         timeout "$(budget "${CUDA_TEST_SECONDS:-240}")" python3 -m pytest -q -s -rA \
@@ -68,6 +76,6 @@ for step in $STEPS; do
             --deselect tests/test_cuda.py > "$OUT/suite.txt" 2>&1
         echo "exit $?"
         grep -E "FAILED|ERROR|passed|failed" "$OUT/suite.txt" | grep -v " PASSED " | tail -40 ;;
-    *) echo "unknown step $step (arch, cuda, literature, bench, suite)"; exit 2 ;;
+    *) echo "unknown step $step (arch, recipe:NAME, cuda, literature, bench, suite)"; exit 2 ;;
     esac
 done
