@@ -11,6 +11,12 @@
 
 Every logged ELBO is computed in float32: validation and test passes run outside these
 contexts.
+
+On the CPU, training and evaluation flush subnormal floats (|x| < 1.2e-38) to zero
+(``subnormals_flushed``): x86 cores compute with them in microcode, ~100× slower. They
+pile up in long runs: Adam's moments of weights whose gradient is always 0 (MNIST's blank
+border pixels) decay through the subnormal range over tens of thousands of steps, so an
+architecture-depth epoch grew from 11 s to 40 s over 100 epochs (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -50,3 +56,26 @@ def arithmetic(device: torch.device, precision: str, *, in_graph: bool = False
             torch.backends.cuda.matmul.allow_tf32 = before
     else:
         yield
+
+
+@contextlib.contextmanager
+def subnormals_flushed(device: torch.device) -> Iterator[None]:
+    """On the CPU, treat subnormal inputs and results as zero for the block (x86's FTZ and
+    DAZ; a no-op where the CPU has neither), then restore the previous mode. It changes a
+    result only by amounts below 1.2e-38 (a subnormal Adam moment becomes 0, whose update
+    was already < 1e-19 · lr). A GPU flushes in its own kernels: nothing to do there."""
+    if device.type != "cpu":
+        yield
+        return
+    before = _flushing()
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(before)
+
+
+def _flushing() -> bool:
+    """Whether subnormals are flushed now (torch has no getter): a subnormal times one is
+    zero exactly when they are."""
+    return torch.tensor([1e-39]).mul(1.0).item() == 0.0

@@ -34,6 +34,7 @@ from vaelab.lr_schedules import LR_SCHEDULES
 from vaelab.model import VAE
 from vaelab.nonfinite import NonFiniteGuard
 from vaelab.objectives import Objective
+from vaelab.precision import subnormals_flushed
 from vaelab.progress import new_progress
 from vaelab.stepper import make_step
 from vaelab.tracking import ImageProbe, Tracker
@@ -120,7 +121,7 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
     step = members[0].state.step
     bar = new_progress(enabled=progress, console=console,
                        extra=(TextColumn("loss {task.fields[loss]:.3f}"),))
-    with bar:
+    with bar, subnormals_flushed(device):  # on the CPU: precision.py says why
         task = bar.add_task("train" if count == 1 else f"train ×{count}",
                             total=steps_per_epoch * train_cfg.epochs, loss=math.nan,
                             completed=step)

@@ -22,6 +22,7 @@ from vaelab.metrics import (  # noqa: F401  (registers)
 )
 from vaelab.metrics.base import METRICS, Metric, check_applicable
 from vaelab.model import VAE
+from vaelab.precision import subnormals_flushed
 
 # The order of tables and --all.
 ORDER = ["elbo", "iw-nll", "collapse", "fid", "prdc", "probe", "disentanglement", "code-nll"]
@@ -62,10 +63,12 @@ def evaluate(model: VAE, data: PreparedData, names: list[str], *, seed: int = 0,
     options = options or {}
     for name in names:
         check_applicable(name, data, split, options.get(name))
-    return {name: METRICS.get(name).gather(model, data, seed=seed, split=split,
-                                           batch_size=batch_size, progress=progress,
-                                           **options.get(name, {}))
-            for name in names}
+    device = next(model.parameters()).device
+    with subnormals_flushed(device):  # IS-NLL's exp(log w − max) underflows through them
+        return {name: METRICS.get(name).gather(model, data, seed=seed, split=split,
+                                               batch_size=batch_size, progress=progress,
+                                               **options.get(name, {}))
+                for name in names}
 
 
 def store_results(run_path, results: dict[str, dict], *, split: str = "test",
