@@ -194,7 +194,7 @@ def test_subnormals_are_flushed_inside_the_block_and_restored_after():
 
 def test_cpu_training_and_evaluation_flush_subnormals(tmp_path, monkeypatch):
     """Adam's moments of never-used weights decay through the subnormal range, which x86
-    computes ~100× slower (a 512-unit MNIST epoch: 18.6 s → 5.9 s with them flushed,
+    computes ~100× slower (a late 512-unit MNIST epoch: 19.0 s → 6.6 s with them flushed,
     benchmarks/RESULTS.md); every step and every metric runs with them flushed."""
     import dataclasses
 
