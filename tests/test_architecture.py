@@ -113,3 +113,57 @@ def test_components_do_not_import_the_config():
 
 def test_the_checker_finds_a_loop():
     assert loops({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+ARCHITECTURE = SRC.parent / "ARCHITECTURE.md"
+
+
+def layer_table() -> dict[str, int]:
+    """ARCHITECTURE.md's layer table (its one home) as {module prefix: layer}:
+    `errors` → vaelab.errors, `networks/` → every module of vaelab.networks."""
+    prefixes: dict[str, int] = {}
+    for line in ARCHITECTURE.read_text(encoding="utf-8").splitlines():
+        cells = line.split("|")
+        if len(cells) < 4 or not cells[1].strip()[:1].isdigit():
+            continue
+        layer = int(cells[1].strip().split(".")[0])
+        for quoted in cells[2].split("`")[1::2]:
+            prefixes["vaelab." + quoted.strip("/").replace("/", ".")] = layer
+    return prefixes
+
+
+def layer_of(module: str, prefixes: dict[str, int]) -> int | None:
+    """The layer of the longest listed prefix of ``module`` (a package's own layer holds
+    for its submodules unless one is listed on its own)."""
+    parts = module.split(".")
+    for end in range(len(parts), 1, -1):
+        prefix = ".".join(parts[:end])
+        if prefix in prefixes:
+            return prefixes[prefix]
+    return None
+
+
+# Entry points above every layer: they may import anything and nothing imports them.
+ABOVE_THE_LAYERS = {"vaelab", "vaelab.__main__"}
+
+
+def test_every_module_has_a_layer_in_architecture_md():
+    prefixes = layer_table()
+    assert len(set(prefixes.values())) == 9, "ARCHITECTURE.md's layer table was not read"
+    missing = sorted(m for m in modules() if m not in ABOVE_THE_LAYERS
+                     and layer_of(m, prefixes) is None)
+    assert missing == [], f"add these modules to ARCHITECTURE.md's layer table: {missing}"
+
+
+def test_no_module_imports_from_a_layer_above_its_own():
+    prefixes = layer_table()
+    upward = []
+    for name, targets in import_graph().items():
+        own = layer_of(name, prefixes)
+        if own is None:
+            continue
+        for target in targets:
+            other = layer_of(target, prefixes)
+            if other is not None and other > own:
+                upward.append(f"{name} (layer {own}) imports {target} (layer {other})")
+    assert sorted(upward) == []

@@ -15,8 +15,9 @@ from vaelab import rundir
 from vaelab.config import Config
 from vaelab.errors import VaelabError
 from vaelab.models.pixelcnn import GatedPixelCNN
-from vaelab.models.quantizer import VectorQuantizer, usage
+from vaelab.models.quantizer import VectorQuantizer
 from vaelab.models.vqvae import VQVAE
+from vaelab.objectives.vq import code_usage
 
 VQ = dict(dataset="digits", model="vqvae", objective="vq", hidden="32", batch_size=64,
           binarize="dynamic", seed=7, codebook_size=8, code_dim=2, code_grid=2,
@@ -60,7 +61,7 @@ def test_dead_codes_are_reset_to_encoder_outputs():
 
 
 def test_perplexity_and_usage_of_known_code_frequencies():
-    perplexity, used = usage(torch.tensor([0, 0, 1, 1]), 4)  # two codes, equally often
+    perplexity, used = code_usage(torch.tensor([0, 0, 1, 1]), 4)  # two codes, equally often
     assert perplexity.item() == pytest.approx(2.0) and used.item() == 0.5
 
 

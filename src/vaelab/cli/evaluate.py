@@ -14,13 +14,13 @@ import click
 from vaelab.cli.app import CONTEXT, cli
 from vaelab.cli.common import print_metrics, terminal_console
 from vaelab.errors import VaelabError
+from vaelab.metrics import DEFAULT_METRICS, metric_names
 from vaelab.metrics.features import DEFAULT_FEATURES, FEATURE_NETWORKS, prepare_feature_network
 from vaelab.metrics.shown import Number
 from vaelab.precision import EVAL_PRECISIONS
 
-METRIC_HELP = ("Comma-separated metrics: elbo, iw-nll, collapse, fid, prdc, probe, "
-               "disentanglement "
-               "[default: the cheap ones: elbo,collapse,probe].")
+METRIC_HELP = (f"Comma-separated metrics: {', '.join(metric_names())} "
+               f"[default: the cheap ones: {','.join(DEFAULT_METRICS)}].")
 
 
 def _positive(name: str, value: int) -> int:

@@ -77,11 +77,3 @@ class VectorQuantizer(nn.Module):
         self.embed_sum[dead] = self.codebook[dead]
         return int(dead.numel())
 
-
-def usage(index: torch.Tensor, codes: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(perplexity exp(−Σ p_k log p_k) of the codes' frequencies p_k, fraction of the K
-    codes used) over the indices of one batch."""
-    freq = torch.bincount(index.flatten(), minlength=codes).to(torch.float32)
-    freq = freq / freq.sum()
-    entropy = -(freq * torch.log(freq.clamp_min(1e-12))).sum()
-    return torch.exp(entropy), (freq > 0).to(torch.float32).mean()

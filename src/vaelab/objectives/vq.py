@@ -55,8 +55,6 @@ class VectorQuantised(Objective):
         return step >= self.cfg.autoencoder_epochs * self.steps_per_epoch
 
     def __call__(self, model, x, step, generator=None, kl_weight=None) -> ObjectiveOutput:
-        from vaelab.models.quantizer import usage
-
         batch = x.shape[0]
         training_prior = self.prior_stage(step)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not training_prior):
@@ -71,7 +69,7 @@ class VectorQuantised(Objective):
         with torch.set_grad_enabled(torch.is_grad_enabled() and training_prior):
             code_nll = model.code_nll(codes)  # [B]
         loss = code_nll.mean() if training_prior else loss_per_image.mean()
-        perplexity, used = usage(codes, model.quantizer.codes)
+        perplexity, used = code_usage(codes, model.quantizer.codes)
         return ObjectiveOutput(loss=loss, recon=recon, kl=torch.zeros_like(recon),
                                kl_weight=0.0,
                                terms={"commitment": commitment, "code_nll": code_nll,
@@ -93,3 +91,12 @@ class VectorQuantised(Objective):
     def describe_config(cls, cfg) -> str:
         return (f"vq β={cfg.commitment:g}, {cfg.autoencoder_epochs} autoencoder epochs, then "
                 "the code prior")
+
+
+def code_usage(index: torch.Tensor, codes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(perplexity exp(−Σ p_k log p_k) of the codes' frequencies p_k, fraction of the K
+    codes used) over the indices of one batch."""
+    freq = torch.bincount(index.flatten(), minlength=codes).to(torch.float32)
+    freq = freq / freq.sum()
+    entropy = -(freq * torch.log(freq.clamp_min(1e-12))).sum()
+    return torch.exp(entropy), (freq > 0).to(torch.float32).mean()
