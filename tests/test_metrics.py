@@ -317,6 +317,28 @@ def test_domain_classifier_trains_caches_and_exposes_features(tmp_path, monkeypa
     assert clf(x.reshape(3, 64)).shape == (3, 10)
 
 
+
+@pytest.mark.parametrize("image_shape", [(1, 28, 28), (3, 32, 32)])
+def test_the_classifier_on_the_cpu_runs_nhwc_with_the_same_features(image_shape):
+    """place("cpu") puts the convolution weights in channels_last (faster with oneDNN:
+    benchmarks/conv_layout.py) and the inputs follow them; only rounding changes."""
+    from vaelab.classifier import DomainClassifier
+
+    torch.manual_seed(0)
+    clf = DomainClassifier(image_shape, 10)
+    x = torch.rand(4, math.prod(image_shape))
+    with torch.no_grad():
+        before = [*clf.relu_features(x, (2, 4)), clf.embed(x)]
+        assert clf.place("cpu") is clf
+        for conv in clf.convs[1:]:  # the first of a grey net is contiguous in both layouts
+            assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+            assert not conv.weight.is_contiguous()
+        after = [*clf.relu_features(x, (2, 4)), clf.embed(x)]
+    assert clf._as_images(x).is_contiguous(memory_format=torch.channels_last)
+    for old, new in zip(before, after, strict=True):
+        torch.testing.assert_close(new, old, rtol=1e-5, atol=1e-6)
+
+
 # -- latent usefulness ---------------------------------------------------------------
 def test_probe_core_separable_and_chance():
     g = np.random.default_rng(0)

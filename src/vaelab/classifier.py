@@ -69,8 +69,23 @@ class DomainClassifier(nn.Module):
         self.hidden = nn.Linear(flat, self.num_features)
         self.out = nn.Linear(self.num_features, n_classes)
 
+    def place(self, device: torch.device | str) -> DomainClassifier:
+        """Move to ``device`` in the weight layout its convolutions run fastest in there:
+        NHWC (channels_last) on the CPU, where oneDNN ran this network's perceptual-loss
+        step 1.5x and its FID features 1.6x faster than in NCHW (benchmarks/conv_layout.py);
+        the default layout elsewhere (not measured on a GPU)."""
+        device = torch.device(device)
+        layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+        return self.to(device=device, memory_format=layout)
+
     def _as_images(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(x.shape[0], *self.image_shape)  # [B, C, H, W]
+        images = x.reshape(x.shape[0], *self.image_shape)  # [B, C, H, W]
+        # Inputs follow the weights' layout (see place): NCHW images against NHWC weights
+        # take the slow path. (The last convolution is asked: the first one's weights
+        # [16, 1, 3, 3] of grey images are contiguous in both layouts.)
+        if self.convs[-1].weight.is_contiguous(memory_format=torch.channels_last):
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images
 
     def relu_features(self, x: torch.Tensor, which: tuple[int, ...] = (2, 4)
                       ) -> list[torch.Tensor]:
@@ -126,7 +141,7 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, image_shape: tuple[int, .
     """Adam with a cosine learning-rate decay to 0 over ``epochs`` (pure function of the
     step), seeded batch order; x [N, D] in [0, 1], y [N]."""
     torch.manual_seed(seed)
-    model = DomainClassifier(image_shape, n_classes).to(x.device)
+    model = DomainClassifier(image_shape, n_classes).place(x.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     generator = torch.Generator().manual_seed(seed)
     steps_per_epoch = math.ceil(x.shape[0] / BATCH_SIZE)
@@ -220,7 +235,7 @@ def _load_or_train(path: Path, data: Any, n_classes: int, dataset_name: str, key
             raise VaelabError(f"cached classifier {path} does not match; delete it and it "
                               "will be retrained") from None
         info = {**meta["info"], "cache": str(path), "cached": True}
-        return model.to(device).eval(), info
+        return model.place(device).eval(), info
 
     steps_per_epoch = math.ceil(len(data.train) / BATCH_SIZE)
     epochs = max(EPOCHS, math.ceil(MIN_STEPS / steps_per_epoch))

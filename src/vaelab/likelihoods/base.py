@@ -64,7 +64,8 @@ class Likelihood(nn.Module):
 
     def attach_features(self, network: nn.Module, info: dict) -> None:
         """Hand in the frozen feature network of a ``needs_features`` likelihood (built
-        once, outside the model, by vaelab.build)."""
+        once, outside the model, by vaelab.build): vaelab's domain classifier, or any
+        module with its ``relu_features(x, layers)`` and ``place(device)``."""
         raise TypeError(f"the {self.cfg.name} likelihood takes no feature network")
 
     @classmethod

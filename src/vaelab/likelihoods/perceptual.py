@@ -75,7 +75,7 @@ class Perceptual(Likelihood):
                               "classifier")
         classifier = self._classifier[0]
         if next(classifier.parameters()).device != images.device:
-            classifier.to(images.device)
+            classifier.place(images.device)
         return classifier.relu_features(images, FEATURE_LAYERS)
 
     def log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
