@@ -101,9 +101,45 @@ def test_unlabelled_data_skips_or_refuses_label_metrics(tmp_path, monkeypatch, c
     code, out, err = run_cli(monkeypatch, capsys, "eval", run.path, "--quiet")
     assert code == 0 and "skipped probe" in err  # defaults: skipped, said so
     assert "per_class" not in metrics_of(run)["test"]
-    for args in (["--metrics", "probe"], ["--per-class"], ["--all"]):
+    for args in (["--metrics", "probe"], ["--per-class"]):
         code, _, err = run_cli(monkeypatch, capsys, "eval", run.path, *args)
         assert code == 2 and "need class labels" in err and err.count("\n") == 1, args
+    # --all is every metric that applies: the label metrics are skipped, as by default.
+    # (Cut down to the label metric and two cheap ones, so that no classifier trains.)
+    from vaelab import metrics as metrics_package
+
+    monkeypatch.setattr(metrics_package, "parse_metric_names",
+                        lambda text, all_metrics=False: ["elbo", "collapse", "probe"])
+    code, out, err = run_cli(monkeypatch, capsys, "eval", run.path, "--all", "--quiet")
+    assert code == 0 and "skipped probe: the test split has no labels" in err, err
+    assert "collapse" in metrics_of(run)["test"]
+
+
+def test_all_skips_a_metric_the_model_family_does_not_fit(runs, monkeypatch, capsys):
+    """--all on a plain VAE: code-nll (a VQ-VAE's code prior) is skipped with a note and
+    the others are computed and saved; asked for by name it is refused in one line before
+    anything is computed, from the command line and from Python."""
+    from vaelab import metrics as metrics_package
+    from vaelab.errors import VaelabError
+
+    run = runs[1]
+    before = (run.path / "metrics.json").read_text()
+    code, _, err = run_cli(monkeypatch, capsys, "eval", run.path, "--metrics",
+                           "collapse,code-nll", "--quiet")
+    assert code == 2 and err.count("\n") == 1, err
+    assert "metric code-nll needs a model with a learned code prior (--model vqvae)" in err
+    assert (run.path / "metrics.json").read_text() == before
+    loaded = vaelab.load_run(run.path)
+    with pytest.raises(VaelabError, match="code-nll needs a model with a learned code"):
+        metrics_package.evaluate(loaded.model, loaded.data, ["elbo", "code-nll"])
+
+    monkeypatch.setattr(metrics_package, "parse_metric_names",
+                        lambda text, all_metrics=False: ["elbo", "collapse", "code-nll"])
+    code, out, err = run_cli(monkeypatch, capsys, "eval", run.path, "--all", "--json",
+                             "--quiet")
+    assert code == 0, err
+    assert "skipped code-nll: it needs a model with a learned code prior" in err
+    assert "collapse" in json.loads(out)["test"] and "code_nll" not in json.loads(out)["test"]
 
 
 def test_compare_of_a_missing_run_is_one_line(monkeypatch, capsys, tmp_path):

@@ -89,3 +89,17 @@ def test_training_piped_reports_progress(tmp_path, monkeypatch, capsys):
                            100, "--hidden", 16, "--epochs", 2, "--out", tmp_path / "r")
     assert code == 0, err
     assert "train: 0/" in err and "(100%)" in err
+    # The completing line names the last epoch (it is written once the epoch is done).
+    done = [line for line in err.splitlines() if "(100%)" in line]
+    assert len(done) == 1 and done[0].startswith("epoch 2/2 elbo "), done
+
+
+def test_plain_counts_are_written_in_full():
+    console, stream = plain_console()
+    with new_progress(enabled=True, console=console) as bar:
+        task = bar.add_task("IS-NLL k=5000", total=50_000_000)
+        bar.update(task, completed=1_650_000)
+        bar.update(task, completed=50_000_000, description="IS-NLL k=5000, done")
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("IS-NLL k=5000: 0/50,000,000 (0%)")
+    assert lines[-1].startswith("IS-NLL k=5000, done: 50,000,000/50,000,000 (100%)")

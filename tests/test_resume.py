@@ -153,6 +153,13 @@ def test_resume_refuses_other_options_and_missing_state(tmp_path):
     run = vaelab.train(out=tmp_path / "run", epochs=1, progress=False, figures=False, **TINY)
     with pytest.raises(VaelabError, match="only --epochs may change"):
         vaelab.train(resume=run.path, lr=0.1, progress=False)
+    run = vaelab.train(resume=run.path, epochs=2, progress=False, figures=False)
+    saved = {name: (run.path / name).read_bytes() for name in ("config.json", "history.csv",
+                                                              "model.safetensors")}
+    with pytest.raises(VaelabError, match="--epochs 1 is below the 2 epochs .* already "
+                                          "trained; .*--epochs 3 or more"):
+        vaelab.train(resume=run.path, epochs=1, progress=False)
+    assert saved == {name: (run.path / name).read_bytes() for name in saved}
     (run.path / "resume.safetensors").unlink()
     with pytest.raises(VaelabError, match="has no resume.safetensors"):
         vaelab.train(resume=run.path, epochs=2, progress=False)

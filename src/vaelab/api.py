@@ -25,6 +25,7 @@ from vaelab.data import prepare_data
 from vaelab.describe import describe_model
 from vaelab.errors import VaelabError
 from vaelab.objectives import OBJECTIVES, build_objective
+from vaelab.progress import log_console
 from vaelab.run import Run, load_run, resolve_device
 from vaelab.runlock import writer_lock
 from vaelab.trainer import train_model
@@ -102,7 +103,7 @@ def _train(config, out, force, resume, progress, command, figures, trackers,
             info = None
             config = resolve_config(config, overrides)
             run_path = Path(out) if out is not None else default_run_path(config)
-        console = Console(stderr=True, quiet=not progress)
+        console = log_console(quiet=not progress)
         device = resolve_device(config.train.device)
         if group is not None:
             obstacle = distributed.obstacle(OBJECTIVES.get(config.objective.name),
@@ -172,10 +173,26 @@ def _resumed_config(run_path: Path, config: Any, overrides: dict[str, Any],
     config = Config.from_dict(info["config"], where=str(run_path / rundir.CONFIG_FILE))
     if "epochs" in overrides:
         config = config.replace(epochs=overrides["epochs"])
+        _check_epochs_not_below_trained(run_path, config.train.epochs)
     info = {**info, "config": config.to_dict(),
             "resumed": [*info.get("resumed", []),
                         {"command": command, "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}]}
     return run_path, config, info
+
+
+def _check_epochs_not_below_trained(run_path: Path, epochs: int) -> None:
+    """A resume trains on from the epochs already done: a target below them would leave
+    weights of more epochs than config.json says (and a progress bar past 100%)."""
+    from vaelab.resume import RESUME_FILE
+
+    resume_file = run_path / RESUME_FILE
+    if not resume_file.is_file():
+        return  # never completed an epoch: load_resume says so
+    trained = rundir.load_checkpoint_metadata(resume_file).get("counters", {}).get("epoch", 0)
+    if epochs < trained:
+        raise VaelabError(f"--epochs {epochs} is below the {trained} epochs {run_path} has "
+                          f"already trained; --resume can only train on (--epochs "
+                          f"{trained + 1} or more), or train anew with --force")
 
 
 def _check_config_matches_checkpoint(run_path: Path, info: dict) -> None:

@@ -28,6 +28,15 @@ from rich.progress import (
 PLAIN_EVERY_S = 5.0  # seconds between two plain progress lines of one task
 
 
+def log_console(*, quiet: bool = False) -> Console:
+    """The stderr console of long work's headers, notes and progress: lines wrap at the
+    terminal's width in a terminal and are left whole elsewhere (rich would wrap a log
+    file at 80 columns)."""
+    console = Console(stderr=True, quiet=quiet)
+    console.soft_wrap = not console.is_terminal
+    return console
+
+
 def new_progress(*, enabled: bool, console: Console | None = None,
                  extra: tuple[ProgressColumn, ...] = ()) -> Progress | PlainProgress:
     """A rich Progress with vaelab's columns on a terminal, else a ``PlainProgress`` with
@@ -70,7 +79,11 @@ class PlainProgress:
         pass
 
     def stop(self) -> None:
-        pass
+        # A task's completing line is written here, at the end, not when its count
+        # reaches the total: the caller may still rename it (the trainer names the last
+        # epoch after that epoch's last step).
+        for task in self.tasks.values():
+            self._line(task, final=True)
 
     def add_task(self, description: str, total: float | None = 100.0,
                  completed: float = 0, **fields: Any) -> TaskID:
@@ -100,18 +113,20 @@ class PlainProgress:
         task.fields.update(fields)
         self._line(task)
 
-    def _line(self, task: _Task, *, force: bool = False) -> None:
-        now = time.monotonic()
+    def _line(self, task: _Task, *, force: bool = False, final: bool = False) -> None:
         done = task.total is not None and task.completed >= task.total
-        if task.finished or not (force or done or now - task.printed >= self.every_s):
+        if task.finished or done != final:
+            return  # a done task's line waits for stop(); stop() writes only done ones
+        now = time.monotonic()
+        if not (force or final or now - task.printed >= self.every_s):
             return
         task.finished = done
         task.printed = now
         elapsed = now - task.started
-        text = f"{task.description}: {task.completed:g}"
+        text = f"{task.description}: {_count(task.completed)}"
         if task.total:
             share = task.completed / task.total
-            text += f"/{task.total:g} ({share:.0%})"
+            text += f"/{_count(task.total)} ({share:.0%})"
             if 0 < share < 1:
                 text += f", {elapsed:.0f} s, eta {elapsed * (1 - share) / share:.0f} s"
             else:
@@ -154,6 +169,11 @@ def working(description: str, *, enabled: bool = True, console: Console | None =
             thread.join()
     console.print(f"{description}: done in {time.monotonic() - started:.1f} s", markup=False,
                   highlight=False, soft_wrap=True)
+
+
+def _count(value: float) -> str:
+    """A progress count as people read it: 1,650,000 rather than 1.65e+06."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:g}"
 
 
 @contextmanager

@@ -10,7 +10,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import torch
-from rich.console import Console
 
 from vaelab import lifecycle, rundir
 from vaelab.batched.key import check_batch
@@ -22,6 +21,7 @@ from vaelab.describe import describe_model
 from vaelab.errors import VaelabError
 from vaelab.model import VAE
 from vaelab.objectives import build_objective
+from vaelab.progress import log_console
 from vaelab.run import resolve_device
 from vaelab.runlock import writer_lock
 from vaelab.trainee import Member
@@ -76,7 +76,7 @@ def _train_locked(configs, run_paths, models, objectives, infos, data, device, *
     for path, info in zip(run_paths, infos, strict=True):
         lifecycle.prepare(path, force=force)
         rundir.write_json(path / rundir.CONFIG_FILE, info)
-    console = Console(stderr=True, quiet=not progress)
+    console = log_console(quiet=not progress)
     counts = models[0].parameter_counts()
     console.print(f"[bold]vaelab[/] training {len(models)} models as one batch on {device}: "
                   f"{counts['total']:,} parameters each; {len(data.train):,} training images "

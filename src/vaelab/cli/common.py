@@ -41,6 +41,12 @@ def terminal_console(*, stderr: bool = False) -> Console:
     return Console(stderr=stderr, width=PIPE_WIDTH)
 
 
+def indented(text: str, style: str = "") -> Padding:
+    """A note under a table: indented by two, wrapped at the console's width and not
+    padded to it (a pipe's console is PIPE_WIDTH wide)."""
+    return Padding(Text(text, style=style), (0, 0, 0, 2), expand=False)
+
+
 def png_path(out: str) -> Path:
     """Check an --out path for a PNG before any work is done."""
     path = Path(out)
@@ -97,7 +103,7 @@ def _print_metric(console: Console, metric: Metric, sections: dict[str, dict]) -
     console.print(table)
     # Under the table, not in its caption: a caption wraps to the table's width.
     for line in filter(None, [units_line(numbers), *notes]):
-        console.print(Padding(Text(line, style="dim"), (0, 0, 0, 2)))
+        console.print(indented(line, "dim"))
 
 
 def _print_breakdown(console: Console, breakdown: Breakdown, split: str, stats: dict) -> None:
@@ -116,4 +122,4 @@ def _print_breakdown(console: Console, breakdown: Breakdown, split: str, stats: 
         table.add_row(escape(name), *mark, *(escape(n.row_text(row)) for n in breakdown.numbers))
     console.print(table)
     if breakdown.caption:
-        console.print(Padding(Text(breakdown.caption, style="dim"), (0, 0, 0, 2)))
+        console.print(indented(breakdown.caption, "dim"))

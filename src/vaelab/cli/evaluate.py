@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from vaelab.cli.app import CONTEXT, cli
-from vaelab.cli.common import print_metrics, terminal_console
+from vaelab.cli.common import indented, print_metrics, terminal_console
 from vaelab.errors import VaelabError
 from vaelab.metrics import DEFAULT_METRICS, metric_names
 from vaelab.metrics.features import DEFAULT_FEATURES, FEATURE_NETWORKS, prepare_feature_network
@@ -32,10 +32,10 @@ def _positive(name: str, value: int) -> int:
 @cli.command("eval", context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path())
 @click.option("--metrics", "metric_list", default=None, metavar="NAME,NAME", help=METRIC_HELP)
-@click.option("--all", "all_metrics", is_flag=True, help="Every metric. Measured on MNIST's "
-              "10000 test images, 2 cores shared with other jobs (load 4.5): IS-NLL k=500 "
-              "200 s (linear in k), FID 38 s once its classifier is cached (trained once per "
-              "dataset). Progress goes to stderr.")
+@click.option("--all", "all_metrics", is_flag=True, help="Every metric that applies to the "
+              "run; the others are skipped with a note. Slow on a CPU: IS-NLL's time grows "
+              "with --iw-samples, and FID trains the dataset's classifier once "
+              "(benchmarks/RESULTS.md has timings). Progress goes to stderr.")
 @click.option("--iw-samples", type=int, default=5000, show_default=True,
               help="k of the importance-sampled NLL (5000 as in the literature).")
 @click.option("--iw-precision", type=click.Choice(EVAL_PRECISIONS),
@@ -89,13 +89,9 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
 
     # Every user error is found before anything is computed or written.
     names = parse_metric_names(metric_list, all_metrics=all_metrics)
-    explicit = metric_list is not None or all_metrics
-    # --all means every metric the run's data supports: one that needs ground-truth
-    # factors is skipped (with a note) on data without them, not refused.
-    from vaelab.metrics import METRICS
-
-    optional = set() if metric_list is not None else {
-        name for name in names if METRICS.get(name).needs_factors}
+    # A metric named in --metrics that does not apply to the run is refused; --all and the
+    # defaults mean every metric that applies, and skip the others with a note.
+    explicit = metric_list is not None
     _positive("--iw-samples", iw_samples)
     if fid_samples < 2:
         raise VaelabError(f"--fid-samples must be >= 2 (FID fits a covariance), got "
@@ -121,19 +117,20 @@ def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_sample
                 pass  # an unwritable run has no other writer; the results are printed
         _evaluate(run_dir, names, explicit, iw_samples, fid_samples, per_class, seed,
                   as_json, checkpoint, split, batch_size, device, quiet, sampler, components,
-                  optional, iw_precision, fid_features, inception_weights)
+                  iw_precision, fid_features, inception_weights)
 
 
 def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
               fid_samples: int, per_class: bool | None, seed: int, as_json: bool,
               checkpoint: str, split: str, batch_size: int | None, device: str,
               quiet: bool, sampler: str, components: int | None,
-              optional: set[str] = frozenset(), iw_precision: str = "float32",
+              iw_precision: str = "float32",
               fid_features: str = DEFAULT_FEATURES,
               inception_weights: str | None = None) -> None:
     from vaelab import rundir
     from vaelab.metrics import METRICS, results_section, section_key, store_results
     from vaelab.metrics import evaluate as run_metrics
+    from vaelab.metrics.base import TOO_LITTLE_DATA
     from vaelab.run import load_run, resolve_device
     from vaelab.samplers import fitted_sampler
 
@@ -159,15 +156,17 @@ def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
                               f"split of {data.dataset} has none; leave them out of --metrics")
         skipped = [f"{', '.join(unlabelled)}: the {split} split has no labels"] * bool(unlabelled)
         names = [n for n in names if n not in unlabelled]
-    # Degenerate data, or a model family a metric does not fit (VAE.not_measured): refuse
-    # what was asked for, skip defaults.
+    # Degenerate data, or a model a metric does not fit (Metric.unfit): refuse what was
+    # asked for by name, skip the others.
     for name in list(names):
-        reason = METRICS.get(name).unmet(data, split, options.get(name))
-        remedy = " or train on more data"
+        metric = METRICS.get(name)
+        reason = metric.unmet(data, split, options.get(name))
+        more_data = reason is not None and reason.startswith(TOO_LITTLE_DATA)
+        remedy = " or train on more data" if more_data else ""
         if reason is None:
-            reason, remedy = run.model.not_measured.get(name), ""
+            reason = metric.unfit(run.model)
         if reason is not None:
-            if explicit and name not in optional:
+            if explicit:
                 raise VaelabError(f"metric {name} {reason} ({run_dir}); leave it out of "
                                   f"--metrics{remedy}")
             skipped.append(f"{name}: it {reason}")
@@ -258,9 +257,7 @@ def compare(run_dirs: tuple[str, ...], split: str, checkpoint: str, as_json: boo
     command computes nothing). Warns when runs were scored differently; the best value of
     each comparable column is bold (a run without a number is never ranked)."""
     from rich.markup import escape
-    from rich.padding import Padding
     from rich.table import Table
-    from rich.text import Text
 
     from vaelab.metrics.shown import units_line
 
@@ -295,6 +292,6 @@ def compare(run_dirs: tuple[str, ...], split: str, checkpoint: str, as_json: boo
                 estimators[text].append(number.header)
     lines += [f"{', '.join(headers)}: {text}" for text, headers in estimators.items()]
     for line in dict.fromkeys(lines):
-        console.print(Padding(Text(line), (0, 0, 0, 2)))
+        console.print(indented(line))
     for note in notes:
-        console.print(Padding(Text(note, style="yellow"), (0, 0, 0, 2)))
+        console.print(indented(note, "yellow"))

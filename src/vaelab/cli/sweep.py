@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from vaelab.cli.app import CONTEXT, cli
-from vaelab.cli.common import terminal_console
+from vaelab.cli.common import indented, terminal_console
 from vaelab.cli.train import apply_options, config_options
 from vaelab.errors import VaelabError
 
@@ -148,9 +148,6 @@ def _spec(sweep_file: str | None, grid: tuple[str, ...], zipped: tuple[str, ...]
 def print_summary(summary: dict[str, Any], console: Console) -> None:
     """summary.json as a table with short headers; under it what each header stands for
     (label, unit, better direction) and the estimators, at the console's full width."""
-    from rich.padding import Padding
-    from rich.text import Text
-
     from vaelab.sweep.aggregate import format_cell
 
     table = Table(title="sweep summary (mean ± std over seeds)")
@@ -172,8 +169,7 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     lines += dict.fromkeys(text for m in summary["metrics"] if m["estimator"]
                            for text in m["estimator"].split(" | "))
     for line in lines:
-        console.print(Padding(Text(line, style="dim"), (0, 0, 0, 2)))
+        console.print(indented(line, "dim"))
     for group in summary["groups"]:
         for failure in group.get("failed", []):
-            console.print(Padding(Text(f"failed: {failure['run']}: {failure['error']}",
-                                       style="red"), (0, 0, 0, 2)))
+            console.print(indented(f"failed: {failure['run']}: {failure['error']}", "red"))

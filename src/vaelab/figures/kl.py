@@ -48,11 +48,16 @@ def dimension_usage(run: Run, split: str = "test", batch: int = 2000) -> Dimensi
     not factorise, the variance over the data of the posterior mean, which needs no prior
     density (Burda et al. 2015)."""
     from vaelab.metrics.base import posterior_moments
-    from vaelab.metrics.collapse import kl_per_dimension
+    from vaelab.metrics.collapse import deterministic_encoder, kl_per_dimension
 
     data = split_of(run, split)
     mean, logvar = posterior_moments(run.model, data.x, batch)
     variance = active_units(mean)[1].numpy()
+    no_density = deterministic_encoder(run.model)
+    if no_density is not None:
+        return DimensionUsage(variance, False, "Var_x E[z_u|x]",
+                              f"KL {no_density}: variance of the point codes over "
+                              f"{len(data)} {split} images (Burda et al. 2015)", variance)
     generator = torch.Generator(device=run.device).manual_seed(0)
     kl = kl_per_dimension(run.model, mean, logvar, samples=16, generator=generator)
     if kl["kl_per_dim"] is not None:

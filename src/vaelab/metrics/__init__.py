@@ -59,10 +59,11 @@ def evaluate(model: VAE, data: PreparedData, names: list[str], *, seed: int = 0,
              options: dict[str, dict[str, Any]] | None = None) -> dict[str, dict]:
     """Run each named metric; ``options[name]`` adds metric-specific keyword arguments.
     Returns {metric name: its dict}. A metric the data cannot support (too few images or
-    classes, no labels) is refused before any metric runs."""
+    classes, no labels) or that does not apply to the model (VAE.not_measured, code-nll
+    without a code prior) is refused before any metric runs."""
     options = options or {}
     for name in names:
-        check_applicable(name, data, split, options.get(name))
+        check_applicable(name, data, split, options.get(name), model=model)
     device = next(model.parameters()).device
     with subnormals_flushed(device):  # IS-NLL's exp(log w − max) underflows through them
         return {name: METRICS.get(name).gather(model, data, seed=seed, split=split,

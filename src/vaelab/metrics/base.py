@@ -25,6 +25,8 @@ from vaelab.progress import progress_bar  # noqa: F401  (the metrics' progress b
 from vaelab.registry import Registry
 
 SPLITS = ("test", "val")
+# How Metric.unmet's reasons begin when more data is the fix (too few images or classes).
+TOO_LITTLE_DATA = "needs at least"
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,9 @@ class Metric:
     min_images: int = 1
     min_classes: int | Callable[[dict[str, Any]], int] = 0
     needs_factors: bool = False  # ground-truth generative factors (dsprites, shapes)
+    # Why a model cannot be scored by this metric (one phrase), or None: what the metric
+    # needs of the model itself (code-nll: a learned code prior).
+    model_unfit: Callable[[VAE], str | None] | None = None
 
     def unmet(self, data: PreparedData, split: str,
               options: dict[str, Any] | None = None) -> str | None:
@@ -59,7 +64,7 @@ class Metric:
         scored = data.eval_split(split) if split in SPLITS else None
         count = 0 if scored is None else len(scored)
         if count < self.min_images:
-            return (f"needs at least {self.min_images} {split} image"
+            return (f"{TOO_LITTLE_DATA} {self.min_images} {split} image"
                     f"{'s' if self.min_images > 1 else ''}, the run has {count}")
         if self.needs_labels and scored.y is None:
             return f"needs class labels, the {split} split has none"
@@ -74,9 +79,17 @@ class Metric:
                 return "needs class labels, the training split has none"
             classes = len(torch.unique(train_y))
             if classes < min_classes:
-                return (f"needs at least {min_classes} classes in the training split, "
+                return (f"{TOO_LITTLE_DATA} {min_classes} classes in the training split, "
                         f"it has {classes}")
         return None
+
+    def unfit(self, model: VAE) -> str | None:
+        """Why this metric does not apply to ``model`` (one phrase), or None: the family's
+        own list (VAE.not_measured), then what the metric needs of any model."""
+        reason = model.not_measured.get(self.name)
+        if reason is None and self.model_unfit is not None:
+            reason = self.model_unfit(model)
+        return reason
 
 
 METRICS: Registry[Metric] = Registry("metric")
@@ -87,7 +100,8 @@ def register(name: str, *, key: str | None, cheap: bool, needs_labels: bool = Fa
              breakdowns: tuple[Breakdown, ...] = (), caveat: Callable[[dict], str] | None = None,
              min_images: int = 1,
              min_classes: int | Callable[[dict[str, Any]], int] = 0,
-             needs_factors: bool = False
+             needs_factors: bool = False,
+             model_unfit: Callable[[VAE], str | None] | None = None
              ) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
     for number in numbers:  # a declaration that points elsewhere is a bug: fail at import
         if key is not None and number.path[:1] != (key,):
@@ -100,7 +114,8 @@ def register(name: str, *, key: str | None, cheap: bool, needs_labels: bool = Fa
                                       title=title or name, numbers=tuple(numbers),
                                       breakdowns=tuple(breakdowns), caveat=caveat,
                                       min_images=min_images, min_classes=min_classes,
-                                      needs_factors=needs_factors))
+                                      needs_factors=needs_factors,
+                                      model_unfit=model_unfit))
         return gather
 
     return add
@@ -190,10 +205,15 @@ def posterior_moments(model: VAE, x: torch.Tensor, batch_size: int
 
 
 def check_applicable(name: str, data: PreparedData, split: str,
-                     options: dict[str, Any] | None = None) -> None:
-    """Refuse, in one line, a metric the data cannot support with ``options`` (gatherers
-    call this first, so the Python API refuses as the command line does)."""
-    reason = METRICS.get(name).unmet(data, split, options)
+                     options: dict[str, Any] | None = None, model: VAE | None = None
+                     ) -> None:
+    """Refuse, in one line, a metric the data cannot support with ``options``, or one that
+    does not apply to ``model`` (gatherers call this first, so the Python API refuses as
+    the command line does)."""
+    metric = METRICS.get(name)
+    reason = metric.unmet(data, split, options)
+    if reason is None and model is not None:
+        reason = metric.unfit(model)
     if reason is not None:
         raise VaelabError(f"metric {name} {reason}; leave it out of --metrics")
 

@@ -12,8 +12,7 @@ import math
 import torch
 
 from vaelab.data import PreparedData
-from vaelab.errors import VaelabError
-from vaelab.metrics.base import provenance, register, scored_split
+from vaelab.metrics.base import check_applicable, provenance, register, scored_split
 from vaelab.metrics.shown import Number
 from vaelab.model import VAE
 
@@ -27,14 +26,19 @@ NUMBERS = (
 )
 
 
-@register("code-nll", key="code_nll", cheap=False,
+def _without_code_prior(model: VAE) -> str | None:
+    if hasattr(model, "code_nll"):
+        return None
+    return (f"needs a model with a learned code prior (--model vqvae); this run is a "
+            f"{model.config.model.name}")
+
+
+@register("code-nll", key="code_nll", cheap=False, model_unfit=_without_code_prior,
           help="a VQ-VAE's code prior: −log p(c) of the encoder's codes, and the bound "
                "recon + code NLL ≥ −log p(x)", title="code prior", numbers=NUMBERS)
 def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test",
            batch_size: int = 2000, progress: bool = False) -> dict:
-    if not hasattr(model, "code_nll"):
-        raise VaelabError(f"metric code-nll needs a model with a learned code prior (--model "
-                          f"vqvae); this run is a {model.config.model.name}")
+    check_applicable("code-nll", data, split, model=model)
     scored = scored_split(data, split)
     was_training = model.training
     model.eval()

@@ -7,7 +7,8 @@ information I(x; z) and per-dimension statistics of the posterior parameters.
   too, and calls dimensions with KL above a threshold "KL-carrying", not active).
   Dimensions are numbered from 0 everywhere (``latent_name``), as in metrics.json.
 - Mutual information under the aggregate posterior (Hoffman & Johnson 2016; the estimator
-  of He et al. 2019, "Lagging inference networks", App. A):
+  of He et al. 2019, "Lagging inference networks", App. A, with both terms at the same
+  samples, ``_mutual_information``):
       I(x; z) = E_x E_q(z|x)[log q(z|x)] − E_q(z)[log q(z)],
   with q(z) = (1/M) Σ_m q(z|x_m) estimated over a seeded subsample of M = min(N,
   ``MI_IMAGES``) images of the split (one z per image): O(M²·Z) work and memory bounded by
@@ -83,11 +84,18 @@ def _log_density_matrix(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tenso
 
 def _mutual_information(mean: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor,
                         chunk: int = 1024) -> float:
-    """He et al. 2019's estimate of I(x; z) in nats; z [N, Z] holds one sample of each
-    q(z|x_n)."""
+    """He et al. 2019's estimate of I(x; z) in nats; z [N, Z] holds one sample z_n of each
+    q(z|x_n):  (1/N) Σ_n [log q(z_n|x_n) − log (1/N) Σ_m q(z_n|x_m)].
+    He et al. take the first term as the analytic −H(q(z|x)); here it is read at the same
+    samples as the second, so every term is at most log N (q(z_n|x_n) is one of the N terms
+    of the mixture) and the estimate never exceeds its bound log N. With the analytic
+    entropy the two terms' Monte Carlo errors do not cancel and a well-separated posterior
+    scored 7.61 nats against log 2000 = 7.60."""
     n, latent = mean.shape
-    # E_q(z|x)[log q(z|x)] = −H(q(z|x)) = −½ Σ_j (log 2π + 1 + log σ_j²), exactly.
-    neg_entropy = float((-0.5 * (latent * (LOG_2PI + 1) + logvar.double().sum(-1))).mean())
+    z64, mean64, logvar64 = z.double(), mean.double(), logvar.double()
+    own = -0.5 * (((z64 - mean64) ** 2 * torch.exp(-logvar64)).sum(-1) + logvar64.sum(-1)
+                  + latent * LOG_2PI)  # log q(z_n|x_n) [N]
+    neg_entropy = float(own.mean())
     # [chunk, N, Z] float64 temporaries ≤ 64 MB, and within the memory available.
     chunk = chunk_size(MI_PAIR_BYTES_PER_DIM * n * latent, device=mean.device,
                        preferred=max(1, min(chunk, 8_000_000 // (n * latent))))
@@ -105,6 +113,20 @@ def mi_subsample(n: int, images: int, seed: int) -> torch.Tensor | None:
         return None
     generator = torch.Generator().manual_seed(seed)
     return torch.randperm(n, generator=generator)[:images].sort().values
+
+
+def deterministic_encoder(model: VAE) -> str | None:
+    """Why the model has no q(z|x) to take a KL or I(x; z) of, or None: an objective
+    that trains a deterministic encoder (ae, rae-*, wae-mmd's default) uses only the
+    posterior mean, and the variance head it leaves untrained means nothing. Its point
+    codes still have active units."""
+    from vaelab.objectives import is_variational
+
+    objective = model.config.objective
+    if is_variational(objective):
+        return None
+    return (f"none: objective {objective.name} trains a deterministic encoder (z = "
+            f"{model.point_code}), so there is no q(z|x)")
 
 
 @torch.no_grad()
@@ -246,7 +268,11 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
     try:
         mean, logvar = posterior_moments(model, scored.x, batch_size)
         generator = torch.Generator(device=mean.device).manual_seed(seed)
-        if logvar is None:
+        no_density = deterministic_encoder(model)
+        if no_density is not None:
+            kl = {"kl_estimator": no_density, "kl_per_dim": None, "kl_total": None}
+            mi, mi_count, logvar = None, 0, None  # the untrained variance head is not shown
+        elif logvar is None:
             kl = monte_carlo_kl(model, scored.x, samples=kl_samples, batch_size=batch_size,
                                 generator=generator)
             mi = None  # needs q(z|x_n) at every other image's z: left out, see above
@@ -281,7 +307,9 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
                       + (f"mutual information: aggregate-posterior estimate over {mi_count} "
                          "images" + (f" (a seeded subsample of the split's {mean.shape[0]})"
                                      if mi_count < mean.shape[0] else "")
-                         + ", one z per image (He et al. 2019)" if mi is not None else
+                         + ", one z per image, both terms at that z (He et al. 2019; "
+                           "at most log M)" if mi is not None else
+                         f"mutual information: {no_density}" if no_density is not None else
                          "mutual information: not estimated (needs q(z|x_n) at every other "
                          "image's z, which this posterior does not give cheaply)")),
         "units": "nats",

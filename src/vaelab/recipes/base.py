@@ -25,6 +25,7 @@ from vaelab import rundir
 from vaelab.errors import VaelabError
 from vaelab.metrics.features import DEFAULT_FEATURES, FEATURE_NETWORKS
 from vaelab.metrics.shown import lookup, with_training_time
+from vaelab.progress import log_console
 from vaelab.recipes.rules import Estimate, Evidence
 from vaelab.registry import Registry
 from vaelab.sweep import SweepRunsFailed, SweepSpec, layout, run_sweep
@@ -280,7 +281,7 @@ def run_recipe(name: str, out: str | Path | None = None, *, quick: bool = False,
     if overrides:
         spec.base = spec.base.replace(**overrides)
         spec.runs()  # every point must still be valid
-    console = Console(stderr=True, quiet=not progress)
+    console = log_console(quiet=not progress)
     console.print(f"[bold]recipe {name}[/]{' (quick)' if quick else ''}: {recipe.question}")
     info = {"name": recipe.name, "title": recipe.title, "question": recipe.question,
             "source": recipe.source, "quick": quick}

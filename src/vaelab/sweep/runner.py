@@ -9,11 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
 
 from vaelab.errors import VaelabError
-from vaelab.progress import new_progress
+from vaelab.progress import log_console, new_progress
 from vaelab.sweep import layout, state
 from vaelab.sweep.aggregate import summarize
 from vaelab.sweep.backends import BACKENDS, BackendOptions, check_backend, resolve_backend
@@ -148,7 +147,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, backend: str = "auto",
                                     progress=progress)
     manifest = prepare_manifest(spec, out, force=force, backend=backend, command=command,
                                 extra=extra)
-    console = Console(stderr=True, quiet=not progress)
+    console = log_console(quiet=not progress)
     stored_spec = manifest["spec"]
     tasks, finished = [], 0
     for entry in manifest["points"]:
