@@ -229,3 +229,31 @@ def test_a_newly_registered_metric_appears_in_all_four_outputs(runs, tmp_path, m
     assert "sharpness" not in METRICS  # removed again: now an unknown, plainly shown number
     page = write_report([runs["vae-a"]], tmp_path / "again.html").read_text()
     assert "sharpness.score" in Tree(page).root.text
+
+
+def test_each_number_names_its_own_estimator():
+    """FID of samples and of reconstructions, the Inception-style score and the KL total
+    each say what they are computed from (not only their metric's first estimator)."""
+    from vaelab.report.cells import short_estimator
+
+    section = {
+        "fid": {"estimator": "Fréchet distance of F", "split": "test", "images": 50,
+                "samples": 100, "sampler": "the normal prior", "reference_images": 50,
+                "inception_score_estimator": "Inception-style score of F",
+                "fid_samples": 9.0, "fid_reconstructions": 4.0, "inception_score": 2.0,
+                "inception_score_reference": 8.0},
+        "collapse": {"estimator": "active units: A; mutual information: B",
+                     "kl_estimator": "analytic KL", "kl_total": 3.0, "active_units": 2},
+    }
+    texts = {number.label: number.estimator_text(section)
+             for name in ("fid", "collapse") for number in METRICS.get(name).numbers}
+    assert texts["FID samples"] == ("Fréchet distance of F; 100 samples from the normal "
+                                    "prior against 50 test images")
+    assert texts["FID reconstructions"] == ("Fréchet distance of F; reconstructions of the "
+                                            "50 test images")
+    assert texts["IS samples"] == "Inception-style score of F; 100 samples"
+    assert texts["IS test set"] == "Inception-style score of F; 50 images"
+    assert texts["KL total"] == "analytic KL"
+    # A header's short form ends at the first stop, whichever comes first.
+    assert short_estimator("bits per dimension of the 8-bit data: (nll + D·ln 256) / "
+                           "(D ln 2)") == "bits per dimension of the 8-bit data"

@@ -56,14 +56,17 @@ def bits_per_dim(nll: float, likelihood: Any, data: Any) -> tuple[float | None, 
       −log P(k) ≈ −log p(x) + D·ln 256 (Theis et al. 2016, §3.1). That is the number the
       8-bit tables report; with uniform dequantisation (x + u)/256 in training and
       evaluation it would be a bound, here it is a point estimate.
-    - No discrete counterpart: a density of binary data, or a loss that is no density."""
+    - No discrete counterpart: a density of binary data, or a loss that is no density
+      (a Bernoulli "likelihood" of grey values, --binarize none, is the usual BCE loss:
+      no probability of anything)."""
     dim = data.dim
     if not likelihood.is_density:
         return None, "none: the likelihood is a loss, not a density"
     if likelihood.support == "binary":
-        note = ("" if data.binarize != "none" else "; a Bernoulli likelihood of grey data is "
-                "a loss, not a density, so not comparable")
-        return nll / (dim * LN2), f"bits per dimension of binary data: nll / (D ln 2){note}"
+        if data.binarize == "none":
+            return None, ("none: a Bernoulli likelihood of grey data is a loss (BCE), not a "
+                          "probability; --binarize dynamic gives bits/dim")
+        return nll / (dim * LN2), "bits per dimension of binary data: nll / (D ln 2)"
     if likelihood.support == "8-bit":
         return nll / (dim * LN2), (
             "bits per dimension of the 8-bit data: nll / (D ln 2), D = C·H·W, the likelihood "

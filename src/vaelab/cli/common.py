@@ -93,7 +93,9 @@ def _print_metric(console: Console, metric: Metric, sections: dict[str, dict]) -
         owner = next(n.owner(stats) for n in metric.numbers if n.value(stats) is not None)
         table.add_row(escape(split), format_value(owner.get("images"), "d"),
                       *(escape(n.row_text(stats)) for n in numbers))
-        estimators = dict.fromkeys(filter(None, (n.estimator_text(stats) for n in numbers)))
+        # Each clause once: the numbers of one metric share most of their estimator text.
+        estimators = dict.fromkeys(clause for n in numbers
+                                   for clause in n.estimator_text(stats).split("; ") if clause)
         scoring = [f"binarization {owner['binarization']}" if "binarization" in owner else "",
                    f"seed {owner['seed']}" if "seed" in owner else "",
                    checkpoint_text(owner.get("checkpoint"))]

@@ -63,7 +63,7 @@ def dimension_usage(run: Run, split: str = "test", batch: int = 2000) -> Dimensi
     if kl["kl_per_dim"] is not None:
         return DimensionUsage(np.asarray(kl["kl_per_dim"]), True,
                               "mean KL(q(z_u|x) ‖ p(z_u)) [nats]",
-                              f"{kl['kl_estimator']} per-dimension KL averaged over "
+                              f"{kl['kl_estimator']} per dimension, averaged over "
                               f"{len(data)} {split} images", variance)
     reason = (f"the {run.config.prior.name} prior does not factorise" if logvar is not None
               else f"the {run.config.posterior.name} posterior's dimensions are not "

@@ -135,7 +135,7 @@ def kl_per_dimension(model: VAE, mean: torch.Tensor, logvar: torch.Tensor, *, sa
     """Mean KL per dimension [Z] (or only the total) and the estimator used; logvar None
     (a posterior that is not a diagonal Gaussian): neither, see ``monte_carlo_kl``."""
     if logvar is None:
-        return {"kl_estimator": "none per dimension: the posterior's dimensions are not "
+        return {"kl_estimator": "KL: none per dimension (the posterior's dimensions are not "
                                 "independent", "kl_per_dim": None, "kl_total": None}
     prior = model.prior
     n, latent = mean.shape
@@ -147,21 +147,22 @@ def kl_per_dimension(model: VAE, mean: torch.Tensor, logvar: torch.Tensor, *, sa
         q = DiagonalGaussian(mean[start:start + block], logvar[start:start + block])
         kind, part = _kl_sum(prior, q, samples, generator)
         if kind is None:
-            return {"kl_estimator": "analytic total; the prior gives no per-dimension KL",
+            return {"kl_estimator": "analytic KL, total only (the prior gives no "
+                                    "per-dimension KL)",
                     "kl_per_dim": None, "kl_total": float(prior.kl(
                         DiagonalGaussian(mean, logvar)).double().mean())}
         estimator = kind
         sums += part
     if estimator == "analytic":
         per_dim = sums / n
-        return {"kl_estimator": "analytic", "kl_per_dim": per_dim.tolist(),
+        return {"kl_estimator": "analytic KL", "kl_per_dim": per_dim.tolist(),
                 "kl_total": float(per_dim.sum())}
     if estimator == "per-dim":
         per_dim = sums / (samples * n)
-        return {"kl_estimator": f"Monte Carlo, {samples} samples per image (the prior "
+        return {"kl_estimator": f"Monte Carlo KL, {samples} samples per image (the prior "
                                 "factorises over dimensions)",
                 "kl_per_dim": per_dim.tolist(), "kl_total": float(per_dim.sum())}
-    return {"kl_estimator": f"Monte Carlo, {samples} samples per image; total only (the "
+    return {"kl_estimator": f"Monte Carlo KL, {samples} samples per image, total only (the "
                             "prior does not factorise over dimensions)",
             "kl_per_dim": None, "kl_total": float(sums[0]) / (samples * n)}
 
@@ -196,7 +197,7 @@ def monte_carlo_kl(model: VAE, x: torch.Tensor, *, samples: int, batch_size: int
         q = model.posterior(x[start:start + batch_size])
         z, log_q = q.rsample_with_log_prob(samples, generator=generator)  # [S, b, Z], [S, b]
         total += (log_q - model.prior.log_prob(z)).double().mean(0).sum()
-    return {"kl_estimator": f"Monte Carlo, {samples} samples per image, exact log q; total "
+    return {"kl_estimator": f"Monte Carlo KL, {samples} samples per image, exact log q, total "
                             "only (the posterior's dimensions are not independent)",
             "kl_per_dim": None, "kl_total": float(total) / x.shape[0]}
 
@@ -209,7 +210,7 @@ NUMBERS = (
            comparable=(*SAME_IMAGES, "mutual_information_images"),
            detail="(max {mutual_information_max})"),
     Number("KL total", ("collapse", "kl_total"), level=DETAIL, comparable=SAME_IMAGES,
-           estimator_note="KL {kl_estimator}"),
+           estimator=("collapse", "kl_estimator")),
 )
 PER_DIMENSION = Breakdown(
     "posterior collapse ({split}): {active_units} of {latent_dim} dimensions active",
@@ -270,7 +271,7 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
         generator = torch.Generator(device=mean.device).manual_seed(seed)
         no_density = deterministic_encoder(model)
         if no_density is not None:
-            kl = {"kl_estimator": no_density, "kl_per_dim": None, "kl_total": None}
+            kl = {"kl_estimator": f"KL {no_density}", "kl_per_dim": None, "kl_total": None}
             mi, mi_count, logvar = None, 0, None  # the untrained variance head is not shown
         elif logvar is None:
             kl = monte_carlo_kl(model, scored.x, samples=kl_samples, batch_size=batch_size,

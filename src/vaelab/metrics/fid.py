@@ -193,15 +193,17 @@ BEFORE_FEATURES = (("features", CLASSIFIER),)
 NUMBERS = (
     Number("FID samples", ("fid", "fid_samples"), unit="", better="lower", short="FID",
            comparable=SAME_SAMPLES, assumed=BEFORE_FEATURES,
-           estimator_note="{samples} samples from {sampler}"),
+           estimator_note="{samples} samples from {sampler} against {reference_images} "
+                          "{split} images"),
     Number("FID reconstructions", ("fid", "fid_reconstructions"), unit="", better="lower",
            short="FID rec", comparable=SAME_SAMPLES, assumed=BEFORE_FEATURES,
-           estimator_note="{samples} samples"),
+           estimator_note="reconstructions of the {images} {split} images"),
     Number("IS samples", ("fid", "inception_score"), unit="", better="higher", short="IS",
            comparable=SAME_SAMPLES, assumed=BEFORE_FEATURES, spread="inception_score_std",
-           estimator_note="{samples} samples"),
+           estimator=("fid", "inception_score_estimator"), estimator_note="{samples} samples"),
     Number("IS test set", ("fid", "inception_score_reference"), unit="", level=DETAIL,
-           short="IS data", estimator_note="{samples} samples"),
+           short="IS data", estimator=("fid", "inception_score_estimator"),
+           estimator_note="{reference_images} images"),
     Number("classifier accuracy", ("fid", "feature_network", "test_accuracy"), unit="",
            format=".2%", level=DIAGNOSTIC, short="clf. acc", estimator=("fid", "estimator")),
 )
@@ -261,6 +263,10 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
                     else sampler.describe()),
         "fid_samples": _fid(ref_stats, sample_stats),
         "fid_reconstructions": _fid(ref_stats, recon_stats),
+        "inception_score_estimator": (
+            f"Inception-style score exp(E_x KL(p(y|x) ‖ p(y))) of the class probabilities of "
+            f"{feature_label(clf, info)}, mean ± std over {IS_SPLITS} parts (Salimans et al. "
+            "2016)"),
         "inception_score": score[0],
         "inception_score_std": score[1],
         "inception_score_reference": ref_score[0],

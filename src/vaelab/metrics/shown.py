@@ -49,7 +49,7 @@ class Number:
     spread: str = ""  # field beside it holding "± s.e." or "± std"
     row_label: str = ""  # label of report rows, formatted with the fields beside it
     detail: str = ""  # appended to the value in rows: "of {latent_dim}"
-    estimator_note: str = ""  # appended to its estimator: "KL {kl_estimator}"
+    estimator_note: str = ""  # appended to its estimator: "{samples} samples"
 
     def __post_init__(self) -> None:
         if self.better not in BETTER:
@@ -99,8 +99,12 @@ class Number:
         return found if isinstance(found, dict) else {}
 
     def estimator_text(self, section: Any) -> str:
+        """Its estimator, with the ``estimator_note`` filled from the fields beside it
+        ("...; 1000 samples from the normal prior"); "" when it has none."""
         text = lookup(section, self.estimator_path)
-        return str(text) if isinstance(text, str) else ""
+        text = str(text) if isinstance(text, str) else ""
+        note = fill(self.estimator_note, self.owner(section))
+        return "; ".join(filter(None, [text, note]))
 
 
 @dataclass(frozen=True)

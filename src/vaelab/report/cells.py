@@ -90,9 +90,8 @@ def joined(values: Any, sep: str) -> str:
 def short_estimator(text: str, limit: int = 64) -> str:
     """The first clause of an estimator description, for a table header (the full text
     goes in the header's tooltip and in the legend under the table)."""
-    for stop in (" (", "; ", ": "):
-        if stop in text:
-            text = text.split(stop, 1)[0]
+    cuts = [text.find(stop) for stop in (" (", "; ", ": ") if stop in text]
+    text = text[:min(cuts)] if cuts else text  # at the first stop, whichever it is
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 

@@ -15,7 +15,6 @@ from vaelab.metrics.shown import (
     Breakdown,
     Number,
     checkpoint_text,
-    fill,
     lookup,
     units_line,
 )
@@ -69,9 +68,8 @@ def number_row(split: str, number: Number, section: dict[str, Any], caveat: str
                       owner.get(number.spread) if number.spread else None, number.format)
     if number.value(section) is not None and number.detail:
         cell.text = number.row_text(section)
-    extra = ", ".join(filter(None, [caveat, fill(number.estimator_note, owner)]))
     return _row(split, number.row_name(section), cell, owner, number.estimator_text(section),
-                extra)
+                caveat)
 
 
 def unknown_rows(split: str, section: dict[str, Any]) -> list[MetricRow]:
