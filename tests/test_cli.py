@@ -64,6 +64,11 @@ def test_help_lists_every_config_option(monkeypatch, capsys):
     (["train", "--dataset", "digits", "--subset", "99999", "--epochs", "1"], "larger than"),
     (["eval", "no/such/run"], "does not exist"),
     (["sample", "no/such/run", "--out", "x.png"], "does not exist"),
+    # click's own usage errors, one line too, with the command whose --help to read
+    (["eval", "no/such/run", "--split", "train"], "(see vaelab eval --help)"),
+    (["sample", "no/such/run", "-n", "0"], "'-n': 0 is not in the range"),
+    (["train", "--latnet-dim", "3"], "No such option '--latnet-dim'"),
+    (["evl"], "No such command 'evl'. Did you mean 'eval'?"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, monkeypatch, capsys, args, fragment):
     monkeypatch.chdir(tmp_path)
@@ -74,9 +79,7 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, monkeypatch, capsys, ar
     assert not (tmp_path / "runs").exists()  # nothing written
 
 
-def test_unknown_option_and_bad_config_file(tmp_path, monkeypatch, capsys):
-    code, _, err = run_cli(monkeypatch, capsys, "train", "--latnet-dim", "3")
-    assert code == 2 and "--latnet-dim" in err
+def test_bad_config_file(tmp_path, monkeypatch, capsys):
     config = tmp_path / "c.toml"
     config.write_text("[network]\nlatent = 3\n")
     code, _, err = run_cli(monkeypatch, capsys, "train", "--config", config)
@@ -91,3 +94,22 @@ def test_sample_refuses_a_non_png_path(tmp_path, monkeypatch, capsys):
     code, _, err = run_cli(monkeypatch, capsys, "sample", run.path, "--out",
                            tmp_path / "s.jpg")
     assert code == 2 and "must end in .png" in err
+
+
+def test_the_package_lists_its_lazy_public_names():
+    import vaelab
+
+    assert {"train", "load_run", "Config", "Run", "VaelabError"} <= set(dir(vaelab))
+
+
+def test_a_folder_of_runs_given_as_a_run_names_the_runs_inside(tmp_path, monkeypatch, capsys):
+    import vaelab
+
+    for name in ("a", "b"):
+        vaelab.train(out=tmp_path / "sweep" / "runs" / name, progress=False, figures=False,
+                     dataset="digits", subset=100, epochs=1, hidden="8", latent_dim=2)
+    for command in ("eval", "compare"):
+        code, _, err = run_cli(monkeypatch, capsys, command, tmp_path / "sweep")
+        assert code == 2 and err.count("\n") == 1, err
+        assert "is not a run directory (it has no config.json) but holds runs" in err
+        assert str(tmp_path / "sweep" / "runs" / "a") in err

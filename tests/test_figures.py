@@ -320,3 +320,19 @@ def test_every_figure_has_a_docstring_and_compare_figures_take_lists():
         assert FIGURES.get(name).__doc__, name
     assert set(COMPARE.names()) == {"curves", "interpolation", "kl-per-dim", "tableau"}
     assert math.isclose(DPI, 110)
+
+
+def test_a_long_caption_is_wrapped_inside_its_figure():
+    """Captions are wrapped from an estimate of glyph widths: the lines drawn must still
+    fit inside the figure (a recipe's caption was cut at both edges)."""
+    from vaelab.figures.common import new_figure
+
+    text = ("decoder means along the path between posterior means; outer columns: the "
+            "images; ae-seed0: mlp 512-256, z = 20, relu; diagonal Gaussian q; bernoulli; "
+            "normal N(0, 1²); ae; beta=1-seed0: mlp 512-256, z = 20, relu; diagonal Gaussian "
+            "q; bernoulli; normal N(0, 1²); elbo; WAE-MMD 1024-512 β=0.01 KL 12.34 nats")
+    for width in (4.5, 7.33, 10.0):
+        fig = new_figure(width, 3.0, text)
+        fig.canvas.draw()
+        box = fig.texts[0].get_window_extent()
+        assert 0 <= box.x0 and box.x1 <= fig.bbox.x1, (width, box)

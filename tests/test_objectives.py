@@ -169,3 +169,17 @@ def test_capacity_objective_trains_and_describes_itself(tmp_path, monkeypatch, c
     code, _, err = run_cli(monkeypatch, capsys, "train", "--dataset", "digits", "--objective",
                            "capacity", "--beta", 4, "--out", tmp_path / "x")
     assert code == 2 and "objective capacity does not read --beta" in err
+
+
+@pytest.mark.parametrize("objective, words", [
+    ({"name": "ae"}, "deterministic encoder"),
+    ({"name": "rae-l2"}, "deterministic encoder"),
+    ({"name": "wae-mmd"}, "deterministic encoder"),
+    ({"name": "wae-mmd", "wae_encoder": "gaussian"}, "diagonal Gaussian q"),
+    ({"name": "elbo"}, "diagonal Gaussian q"),
+])
+def test_a_model_is_described_by_the_encoder_its_objective_uses(objective, words):
+    from vaelab.config import Config
+    from vaelab.describe import describe_model
+
+    assert words in describe_model(Config.from_dict({"objective": objective}))

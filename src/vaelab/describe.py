@@ -20,6 +20,8 @@ def describe_section(config: Any, section: str) -> str:
     """One component's words, e.g. 'normal N(0, 1²)' for the [prior] of ``config``."""
     registry = dict(PARTS)[section]
     part = getattr(config, section)
+    if section == "posterior" and not _variational(config):
+        return "deterministic encoder"  # ae, rae-*, wae-mmd's default: no q(z|x) is used
     if section == "network":  # as the family builds it (a ladder's z_1, not --latent-dim)
         part = MODELS.get(config.model.name).described_network(config)
     return registry.get(part.name).describe_config(part)
@@ -40,6 +42,12 @@ def describe_model(config: Any) -> str:
                              if section != "model")
     return "; ".join(describe_section(config, section) for section, _ in PARTS
                      if not _left_out(config, section))
+
+
+def _variational(config: Any) -> bool:
+    from vaelab.objectives import is_variational
+
+    return is_variational(config.objective)
 
 
 def _stored_name(config: Any, section: str) -> str:

@@ -133,10 +133,26 @@ def read_json(path: Path) -> Any:
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise VaelabError(f"{path} is missing; is this a complete vaelab run directory?"
-                          ) from None
+        raise VaelabError(_runs_below(Path(path)) or f"{path} is missing; is this a "
+                          "complete vaelab run directory?") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise VaelabError(f"{path} is not valid JSON ({err}); the file is corrupt") from None
+
+
+def _runs_below(config_path: Path, shown: int = 3) -> str:
+    """When a run's config.json is missing from a folder that holds runs (a sweep or
+    recipe directory, a folder of runs), a message naming the runs to give instead; ""
+    otherwise."""
+    if config_path.name != CONFIG_FILE:
+        return ""
+    folder = config_path.parent
+    found = sorted({p.parent for pattern in (f"*/{CONFIG_FILE}", f"*/*/{CONFIG_FILE}")
+                    for p in folder.glob(pattern)})
+    if not found:
+        return ""
+    more = f" and {len(found) - shown} more" if len(found) > shown else ""
+    return (f"{folder} is not a run directory (it has no {CONFIG_FILE}) but holds runs: "
+            f"give one of them, e.g. {', '.join(str(p) for p in found[:shown])}{more}")
 
 
 def merge_json(path: Path, updates: dict[str, Any]) -> dict[str, Any]:

@@ -25,13 +25,18 @@ def cli() -> None:
 
 def main() -> None:
     try:
-        cli.main(standalone_mode=False)
+        cli.main(prog_name="vaelab", standalone_mode=False)
     except VaelabError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(2)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("interrupted; files of the last complete epoch are kept", err=True)
         sys.exit(130)
+    except click.UsageError as err:
+        # One line, as every other user error: click's own is a four-line usage block.
+        where = f" (see {err.ctx.command_path} --help)" if err.ctx is not None else ""
+        click.echo(f"error: {err.format_message()}{where}", err=True)
+        sys.exit(2)
     except click.ClickException as err:
         err.show()
         sys.exit(err.exit_code)

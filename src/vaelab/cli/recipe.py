@@ -39,9 +39,8 @@ def list_recipes() -> None:
 @recipe.command("run", context_settings=CONTEXT)
 @click.argument("name")
 @click.option("--quick", is_flag=True, help="One seed, a subset and a few epochs; a smoke "
-              "test with no verdicts, not the study's numbers. Measured: beta-sweep --quick "
-              "took 980 s (7 runs, 2 at a time, FID classifier cached) on 2 cores shared with "
-              "other jobs (load 11 to 3.5).")
+              "test with no verdicts, not the study's numbers. Minutes on a 2-core CPU "
+              "(benchmarks/RESULTS.md, 'Recipes and sweeps', times each recipe).")
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Sweep directory [default: sweeps/NAME or sweeps/NAME-quick].")
 @click.option("--set", "settings", multiple=True, metavar="OPTION=VALUE",

@@ -196,8 +196,9 @@ def tableau_compare(runs: Sequence[Run], n: int = 16, split: str = "test") -> Fi
         x = split_of(run, split).x[:n]
         columns.append(run.model.reconstruct(x).to(columns[0].device))
     images = torch.stack(columns, dim=1)  # [n, 1 + runs, C, H, W]
-    # Run names wrapped to the column width (at hyphens where possible), then the z size.
-    col_labels = ["original"] + ["\n".join(textwrap.wrap(run_label(run, 30), 11)[:3])
+    # Run names wrapped to the column width (at hyphens where possible), then the z size:
+    # 12 characters of 8-pt labels (about 0.58 em each, figures/common.wrap) fill 0.8 in.
+    col_labels = ["original"] + ["\n".join(textwrap.wrap(run_label(run, 36), 12)[:3])
                                  + f"\nz={run.model.latent_dim}" for run in runs]
     models = "; ".join(f"{run.path.name}: {model_summary(run)}" for run in runs)
     text = (f"{runs[0].config.data.dataset} {split} images; columns: original, then the "
@@ -206,7 +207,7 @@ def tableau_compare(runs: Sequence[Run], n: int = 16, split: str = "test") -> Fi
         text = caption(runs[0], "reconstruction = decoder mean at the posterior mean")
     return grid_figure(images, f"{n} {split} images reconstructed by {len(runs)} run"
                        f"{'s' if len(runs) > 1 else ''}", text, col_labels=col_labels,
-                       cell=0.65, label_inches=0.1)
+                       cell=0.8, label_inches=0.1)
 
 
 @FIGURES.register("tableau")

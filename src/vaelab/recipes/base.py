@@ -310,16 +310,16 @@ def run_recipe(name: str, out: str | Path | None = None, *, quick: bool = False,
         console.print(f"  [{style}]{finding.verdict}[/] {escape(finding.claim)} — "
                       f"{escape(finding.found)}")
     if report:
-        _write_report(out, console)
+        _write_report(out)
     if failed is not None:
         raise VaelabError(f"recipe {name}: {failed}; the report shows the failed runs")
     return out
 
 
-def _write_report(out: Path, console: Console) -> None:
+def _write_report(out: Path) -> None:
     try:
         from vaelab.report import write_report
     except ImportError:  # the report package is optional only while it is being built
         raise VaelabError("vaelab.report is missing; reinstall vaelab") from None
-    path = write_report([out], out / layout.REPORT_FILE, force=True)
-    console.print(f"report: {path}")
+    # Its path is the caller's to say (`vaelab recipe run` prints it on stdout).
+    write_report([out], out / layout.REPORT_FILE, force=True)
