@@ -75,7 +75,8 @@ def bits_per_dim(nll: float, likelihood: Any, data: Any) -> tuple[float | None, 
         return ((nll + dim * math.log(256)) / (dim * LN2),
                 "bits per dimension of the 8-bit data: (nll + D·ln 256) / (D ln 2), the "
                 "density at x = k/255 standing for the mass of its 1/256-wide bin (Theis et "
-                "al. 2016); a point estimate, not a bound (no dequantisation)")
+                "al. 2016), an approximation of the discrete NLL rather than a bound on it (no "
+                "dequantisation)")
     return None, ("none: a continuous density of binary data has no discrete counterpart; "
                   "not comparable with published bits/dim")
 
@@ -130,7 +131,8 @@ def elbo_metrics(model: VAE, data: PreparedData, split_name: str, *, batch_size:
         value, units = bits_per_dim(-stats["elbo"], model.likelihood, data)
         numbers.update(elbo=stats["elbo"], recon=stats["recon"], kl=stats["kl"],
                        bits_per_dim=value, bits_per_dim_units=units + (
-                           "" if value is None else "; of −ELBO, a bound on the NLL"))
+                           "" if value is None else "; computed from −ELBO, which bounds "
+                           "the NLL from above"))
     else:
         numbers["recon"] = stats["recon"]
     numbers["binarization"] = binarization_note(data.binarize)

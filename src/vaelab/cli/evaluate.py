@@ -67,10 +67,12 @@ def _positive(name: str, value: int) -> int:
 @click.option("--checkpoint", type=click.Choice(["last", "best"]), default="last",
               show_default=True, help="Which weights to evaluate.")
 @click.option("--split", type=click.Choice(["test", "val"]), default="test",
-              show_default=True)
+              show_default=True, help="The split scored (val: the run's validation images).")
 @click.option("--batch-size", type=int, default=None,
               help="Images per encoder/decoder pass [default: the run's eval_batch_size].")
-@click.option("--device", default="auto", show_default=True)
+@click.option("--device", default="auto", show_default=True,
+              help="auto ($VAELAB_DEVICE, else a GPU when there is one), cpu, cuda or "
+                   "cuda:N.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def evaluate(run_dir: str, metric_list: str | None, all_metrics: bool, iw_samples: int,
              fid_samples: int, per_class: bool | None, seed: int, as_json: bool,
@@ -248,7 +250,8 @@ def compared_numbers(rows: list[dict]) -> tuple[list[Number], list[str], dict[st
 
 @cli.command("compare", context_settings=CONTEXT)
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path())
-@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True)
+@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True,
+              help="Whose metrics: those of `vaelab eval --split`.")
 @click.option("--checkpoint", type=click.Choice(["last", "best"]), default="last",
               show_default=True, help="Whose metrics: those of `vaelab eval --checkpoint`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")

@@ -189,7 +189,9 @@ def stem_for(name: str, options: dict[str, Any], compare: bool) -> str:
               help="Folder for the files [default: RUN_DIR/figures, of the first run].")
 @click.option("--checkpoint", type=Checked(str, choices=("last", "best")), default="last",
               show_default=True, help="Which weights to use.")
-@click.option("--device", default="auto", show_default=True)
+@click.option("--device", default="auto", show_default=True,
+              help="auto ($VAELAB_DEVICE, else a GPU when there is one), cpu, cuda or "
+                   "cuda:N.")
 @figure_options
 def plot(targets: tuple[str, ...], draw_all: bool, compare: bool, out_dir: str | None,
          checkpoint: str, device: str, **raw: Any) -> None:
