@@ -113,3 +113,9 @@ def test_a_folder_of_runs_given_as_a_run_names_the_runs_inside(tmp_path, monkeyp
         assert code == 2 and err.count("\n") == 1, err
         assert "is not a run directory (it has no config.json) but holds runs" in err
         assert str(tmp_path / "sweep" / "runs" / "a") in err
+
+
+def test_a_bare_command_shows_its_help_not_an_error(monkeypatch, capsys):
+    for args in ([], ["recipe"]):  # the groups; a bare command says what it needs
+        code, out, err = run_cli(monkeypatch, capsys, *args)
+        assert "Usage: vaelab" in out + err and "error:" not in out + err, args

@@ -257,3 +257,22 @@ def test_each_number_names_its_own_estimator():
     # A header's short form ends at the first stop, whichever comes first.
     assert short_estimator("bits per dimension of the 8-bit data: (nll + D·ln 256) / "
                            "(D ln 2)") == "bits per dimension of the 8-bit data"
+
+
+def test_the_report_runs_table_names_each_columns_own_estimator():
+    """Columns of the report's runs table that summary.json does not describe read the
+    declared number's estimator text, as eval, compare and the sweep summary do."""
+    from types import SimpleNamespace
+
+    from vaelab.report.comparison import column_estimators, declared_columns
+
+    fid = {"estimator": "Fréchet distance of F", "split": "test", "images": 50,
+           "samples": 100, "sampler": "the normal prior", "reference_images": 50,
+           "inception_score_estimator": "Inception-style score of F",
+           "fid_samples": 9.0, "inception_score": 2.0}
+    runs = [SimpleNamespace(metrics={"test": {"fid": fid}})]
+    by_label = {column.declared: column for column in declared_columns()}
+    assert column_estimators(by_label["IS samples"], runs) == [
+        "Inception-style score of F; 100 samples"]
+    assert column_estimators(by_label["FID samples"], runs) == [
+        "Fréchet distance of F; 100 samples from the normal prior against 50 test images"]

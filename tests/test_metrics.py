@@ -502,6 +502,13 @@ def test_an_autoencoder_has_active_units_but_no_kl_or_mutual_information(tiny_ae
     assert stats["active_units"] == collapse.active_units(codes)[0] > 0
     usage = dimension_usage(tiny_ae)
     assert not usage.is_kl and "deterministic encoder" in usage.estimator
+    # No q(z|x) to sample: IS-NLL does not apply, and a sweep skips it for this run.
+    from vaelab.metrics import METRICS
+    from vaelab.sweep.worker import _applicable
+
+    assert "trains a deterministic encoder" in METRICS.get("iw-nll").unfit(tiny_ae.model)
+    assert not _applicable("iw-nll", tiny_ae, {"k": 2})
+    assert _applicable("collapse", tiny_ae, None) and _applicable("elbo", tiny_ae, None)
 
 
 # -- slow: the real domain classifiers -------------------------------------------------

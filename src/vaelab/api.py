@@ -191,8 +191,8 @@ def _check_epochs_not_below_trained(run_path: Path, epochs: int) -> None:
     trained = rundir.load_checkpoint_metadata(resume_file).get("counters", {}).get("epoch", 0)
     if epochs < trained:
         raise VaelabError(f"--epochs {epochs} is below the {trained} epochs {run_path} has "
-                          f"already trained; --resume can only train on (--epochs "
-                          f"{trained + 1} or more), or train anew with --force")
+                          f"already trained; --resume keeps or raises them (--epochs "
+                          f"{trained} or more), or train anew with --force")
 
 
 def _check_config_matches_checkpoint(run_path: Path, info: dict) -> None:

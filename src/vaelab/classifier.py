@@ -27,12 +27,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from rich.console import Console
 from torch import nn
 
 from vaelab import rundir
 from vaelab.config import DataConfig
 from vaelab.errors import VaelabError
+from vaelab.progress import log_console
 from vaelab.shapes import chw
 
 ARCHITECTURE = "cnn-v1"  # change when the network or its training changes: new cache key
@@ -240,7 +240,7 @@ def _load_or_train(path: Path, data: Any, n_classes: int, dataset_name: str, key
     steps_per_epoch = math.ceil(len(data.train) / BATCH_SIZE)
     epochs = max(EPOCHS, math.ceil(MIN_STEPS / steps_per_epoch))
     if progress:
-        Console(stderr=True).print(
+        log_console().print(
             f"training the {dataset_name} domain classifier ({epochs} epochs, once; cached "
             f"in {path.parent})")
     started = time.perf_counter()

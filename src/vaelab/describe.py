@@ -45,9 +45,8 @@ def describe_model(config: Any) -> str:
 
 
 def _variational(config: Any) -> bool:
-    from vaelab.objectives import is_variational
-
-    return is_variational(config.objective)
+    # Through the registry (concepts), as every other part: this layer imports no component.
+    return OBJECTIVES.get(config.objective.name).variational(config.objective)
 
 
 def _stored_name(config: Any, section: str) -> str:

@@ -42,7 +42,7 @@ def new_progress(*, enabled: bool, console: Console | None = None,
     """A rich Progress with vaelab's columns on a terminal, else a ``PlainProgress`` with
     the same methods; ``extra`` columns (e.g. the live loss) go after the done/total
     count."""
-    console = console or Console(stderr=True)
+    console = console or log_console()
     if enabled and not console.is_terminal and not console.quiet:
         return PlainProgress(console)
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -142,7 +142,7 @@ def working(description: str, *, enabled: bool = True, console: Console | None =
     """Work whose length is unknown (t-SNE, UMAP): a line when it starts, then one every
     PLAIN_EVERY_S seconds while it runs (a rich spinner on a terminal), and one at the end
     with the time it took."""
-    console = console or Console(stderr=True)
+    console = console or log_console()
     if not enabled:
         yield
         return

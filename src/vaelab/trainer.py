@@ -35,7 +35,7 @@ from vaelab.model import VAE
 from vaelab.nonfinite import NonFiniteGuard
 from vaelab.objectives import Objective
 from vaelab.precision import subnormals_flushed
-from vaelab.progress import new_progress
+from vaelab.progress import log_console, new_progress
 from vaelab.stepper import make_step
 from vaelab.tracking import ImageProbe, Tracker
 from vaelab.trainee import Member, SingleTrainee, Trainee, TrainState
@@ -84,7 +84,7 @@ def train(trainee: Trainee, data: PreparedData, *, progress: bool = True,
     # own optimiser) builds them now; they are saved and resumed with the model.
     trainee.attach()
     auxiliaries = trainee.objective.auxiliaries
-    console = console or Console(stderr=True)
+    console = console or log_console()
     if resume:
         trainee.resume(optimizer)
     if group is not None and group.rank > 0:

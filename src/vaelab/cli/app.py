@@ -32,6 +32,9 @@ def main() -> None:
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("interrupted; files of the last complete epoch are kept", err=True)
         sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as err:  # bare `vaelab`: its help, as click
+        err.show()
+        sys.exit(err.exit_code)
     except click.UsageError as err:
         # One line, as every other user error: click's own is a four-line usage block.
         where = f" (see {err.ctx.command_path} --help)" if err.ctx is not None else ""

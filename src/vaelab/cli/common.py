@@ -17,6 +17,7 @@ from vaelab.metrics.shown import (
     HEADLINE,
     MARK,
     Breakdown,
+    Number,
     checkpoint_text,
     format_value,
     units_line,
@@ -93,9 +94,7 @@ def _print_metric(console: Console, metric: Metric, sections: dict[str, dict]) -
         owner = next(n.owner(stats) for n in metric.numbers if n.value(stats) is not None)
         table.add_row(escape(split), format_value(owner.get("images"), "d"),
                       *(escape(n.row_text(stats)) for n in numbers))
-        # Each clause once: the numbers of one metric share most of their estimator text.
-        estimators = dict.fromkeys(clause for n in numbers
-                                   for clause in n.estimator_text(stats).split("; ") if clause)
+        estimators = _estimator_clauses(numbers, stats)
         scoring = [f"binarization {owner['binarization']}" if "binarization" in owner else "",
                    f"seed {owner['seed']}" if "seed" in owner else "",
                    checkpoint_text(owner.get("checkpoint"))]
@@ -106,6 +105,21 @@ def _print_metric(console: Console, metric: Metric, sections: dict[str, dict]) -
     # Under the table, not in its caption: a caption wraps to the table's width.
     for line in filter(None, [units_line(numbers), *notes]):
         console.print(indented(line, "dim"))
+
+
+def _estimator_clauses(numbers: list[Number], stats: dict) -> list[str]:
+    """The numbers' estimator texts as clauses, each once (the numbers of one metric share
+    most of theirs); a clause that only some numbers have is prefixed with their headers:
+    "FID rec: reconstructions of the 10000 test images"."""
+    owners: dict[str, list[str]] = {}  # clause → the headers of the numbers that have it
+    described = 0
+    for number in numbers:
+        clauses = [c for c in number.estimator_text(stats).split("; ") if c]
+        described += bool(clauses)
+        for clause in clauses:
+            owners.setdefault(clause, []).append(number.header)
+    return [clause if len(headers) == described else f"{', '.join(headers)}: {clause}"
+            for clause, headers in owners.items()]
 
 
 def _print_breakdown(console: Console, breakdown: Breakdown, split: str, stats: dict) -> None:

@@ -88,9 +88,11 @@ FIGURE_OPTIONS: list[tuple[str, str, Any, str]] = [
      "markov-chain: start from uniform noise or test images."),
     ("--every", "every", _int(1), "markov-chain: GIF frame every N steps."),
     ("--show", "show", Checked(str, choices=("mean", "sample")),
-     "markov-chain: show decoder means or the sampled pixels."),
+     "markov-chain: what each frame displays, the decoder mean E[x|z] or the drawn "
+     "pixels x ~ p(x|z) (the chain itself is the same)."),
     ("--no-sample-pixels", "sample_pixels", False,
-     "markov-chain: iterate with decoder means instead of sampled pixels."),
+     "markov-chain: a different chain, feeding the decoder mean (not drawn pixels) back "
+     "into the encoder."),
 ]
 # Options that make a different picture get a file-name suffix, so variants sit side by
 # side (samples.png, samples-from-laplace.png, latent-tsne.png).

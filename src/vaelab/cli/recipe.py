@@ -65,6 +65,7 @@ def run(name: str, quick: bool, out: str | None, settings: tuple[str, ...], back
     """Run recipe NAME: its sweep (resumable), metrics, comparison figures, the study's
     claims checked against the numbers (findings.json) and report.html."""
     from vaelab.recipes import RECIPES, run_recipe
+    from vaelab.sweep.layout import REPORT_FILE
 
     RECIPES.get(name)
     overrides: dict[str, Any] = {}
@@ -76,4 +77,4 @@ def run(name: str, quick: bool, out: str | None, settings: tuple[str, ...], back
     path = run_recipe(name, out, quick=quick, backend=backend, workers=workers, force=force,
                       progress=not quiet, overrides=overrides, fid_features=fid_features)
     click.echo(f"recipe directory: {path}")
-    click.echo(f"report: {path / 'report.html'}")
+    click.echo(f"report: {path / REPORT_FILE}")

@@ -166,8 +166,13 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
         better = f", {metric['better']} is better" if metric.get("better") else ""
         legend.append(f"{metric.get('short') or metric['label']}: {metric['label']}{better}")
     lines = [" · ".join(legend)] if legend else []
-    lines += dict.fromkeys(text for m in summary["metrics"] if m["estimator"]
-                           for text in m["estimator"].split(" | "))
+    estimators: dict[str, list[str]] = {}  # text → the columns it belongs to (as compare)
+    for metric in summary["metrics"]:
+        header = metric.get("short") or metric["label"]
+        for text in filter(None, (metric["estimator"] or "").split(" | ")):
+            if header not in estimators.setdefault(text, []):
+                estimators[text].append(header)
+    lines += [f"{', '.join(headers)}: {text}" for text, headers in estimators.items()]
     for line in lines:
         console.print(indented(line, "dim"))
     for group in summary["groups"]:

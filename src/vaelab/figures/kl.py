@@ -47,8 +47,8 @@ def dimension_usage(run: Run, split: str = "test", batch: int = 2000) -> Dimensi
     computes it (analytic, or Monte Carlo when the prior factorises); when the prior does
     not factorise, the variance over the data of the posterior mean, which needs no prior
     density (Burda et al. 2015)."""
-    from vaelab.metrics.base import posterior_moments
-    from vaelab.metrics.collapse import deterministic_encoder, kl_per_dimension
+    from vaelab.metrics.base import deterministic_encoder, posterior_moments
+    from vaelab.metrics.collapse import kl_per_dimension
 
     data = split_of(run, split)
     mean, logvar = posterior_moments(run.model, data.x, batch)

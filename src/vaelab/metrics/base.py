@@ -204,6 +204,20 @@ def posterior_moments(model: VAE, x: torch.Tensor, batch_size: int
     return means, logvars if diagonal_everywhere else None
 
 
+def deterministic_encoder(model: VAE) -> str | None:
+    """Why the model has no q(z|x) to take a KL or I(x; z) of, or None: an objective
+    that trains a deterministic encoder (ae, rae-*, wae-mmd's default) uses only the
+    posterior mean, and the variance head it leaves untrained means nothing. Its point
+    codes still have active units."""
+    from vaelab.objectives import is_variational
+
+    objective = model.config.objective
+    if is_variational(objective):
+        return None
+    return (f"none: objective {objective.name} trains a deterministic encoder (z = "
+            f"{model.point_code}), so there is no q(z|x)")
+
+
 def check_applicable(name: str, data: PreparedData, split: str,
                      options: dict[str, Any] | None = None, model: VAE | None = None
                      ) -> None:

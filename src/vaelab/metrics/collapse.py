@@ -32,6 +32,7 @@ from vaelab.data import PreparedData
 from vaelab.memory import chunk_size
 from vaelab.metrics.base import (
     check_positive,
+    deterministic_encoder,
     posterior_moments,
     provenance,
     register,
@@ -113,20 +114,6 @@ def mi_subsample(n: int, images: int, seed: int) -> torch.Tensor | None:
         return None
     generator = torch.Generator().manual_seed(seed)
     return torch.randperm(n, generator=generator)[:images].sort().values
-
-
-def deterministic_encoder(model: VAE) -> str | None:
-    """Why the model has no q(z|x) to take a KL or I(x; z) of, or None: an objective
-    that trains a deterministic encoder (ae, rae-*, wae-mmd's default) uses only the
-    posterior mean, and the variance head it leaves untrained means nothing. Its point
-    codes still have active units."""
-    from vaelab.objectives import is_variational
-
-    objective = model.config.objective
-    if is_variational(objective):
-        return None
-    return (f"none: objective {objective.name} trains a deterministic encoder (z = "
-            f"{model.point_code}), so there is no q(z|x)")
 
 
 @torch.no_grad()
@@ -293,7 +280,7 @@ def gather(model: VAE, data: PreparedData, *, seed: int = 0, split: str = "test"
         model.train(was_training)
     count, variances = active_units(mean, threshold)
     layers = None
-    if getattr(model, "latent_layers", None):
+    if getattr(model, "latent_layers", None) and no_density is None:
         generator = torch.Generator(device=mean.device).manual_seed(seed)
         model.eval()
         try:

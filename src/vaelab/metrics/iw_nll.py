@@ -30,6 +30,7 @@ from vaelab.memory import chunk_size
 from vaelab.metrics.base import (
     check_positive,
     decoded_row_bytes,
+    deterministic_encoder,
     progress_bar,
     provenance,
     register,
@@ -171,7 +172,16 @@ def model_note(model: VAE) -> str:
     return note
 
 
-@register("iw-nll", key="iw_nll", cheap=False,
+def _no_proposal(model: VAE) -> str | None:
+    """A deterministic encoder trains no q(z|x): its untrained variance head would be the
+    proposal, and the estimate would say nothing about the model."""
+    if deterministic_encoder(model) is None:
+        return None
+    return (f"needs q(z|x) to sample from, and objective {model.config.objective.name} "
+            "trains a deterministic encoder")
+
+
+@register("iw-nll", key="iw_nll", cheap=False, model_unfit=_no_proposal,
           help="importance-sampled NLL with k samples from q(z|x) (--iw-samples, 5000 as "
                "in the literature)", title="importance-sampled NLL", numbers=NUMBERS,
           caveat=_note)

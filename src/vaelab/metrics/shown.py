@@ -101,10 +101,12 @@ class Number:
     def estimator_text(self, section: Any) -> str:
         """Its estimator, with the ``estimator_note`` filled from the fields beside it
         ("...; 1000 samples from the normal prior"); "" when it has none."""
+        owner = self.owner(section)
+        if not owner:
+            return ""  # the metric was not computed: nothing to describe
         text = lookup(section, self.estimator_path)
         text = str(text) if isinstance(text, str) else ""
-        note = fill(self.estimator_note, self.owner(section))
-        return "; ".join(filter(None, [text, note]))
+        return "; ".join(filter(None, [text, fill(self.estimator_note, owner)]))
 
 
 @dataclass(frozen=True)

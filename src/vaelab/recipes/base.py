@@ -312,7 +312,8 @@ def run_recipe(name: str, out: str | Path | None = None, *, quick: bool = False,
     if report:
         _write_report(out)
     if failed is not None:
-        raise VaelabError(f"recipe {name}: {failed}; the report shows the failed runs")
+        shown = f": {out / layout.REPORT_FILE}" if report else ""
+        raise VaelabError(f"recipe {name}: {failed}; the report shows the failed runs{shown}")
     return out
 
 

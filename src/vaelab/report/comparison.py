@@ -71,6 +71,10 @@ def column_estimators(column: Column, runs: list[RunData]) -> list[str]:
     """From summary.json, else the estimators of the metric dicts holding the numbers."""
     if column.estimator is not None:  # several runs' estimators: joined with " | "
         return column.estimator.split(" | ") if column.estimator else []
+    declared = {c.label: c for c in headline_columns("test")}.get(column.label)
+    if declared is not None:  # the number's own text (Number.estimator_text)
+        return sorted({declared.estimator(run.metrics) for run in runs
+                       if declared.value(run.metrics) is not None} - {""})
     parents = [get(run.metrics, column.path[:-1]) for run in runs]
     return sorted({str(p["estimator"]) for p in parents
                    if isinstance(p, dict) and column.path[-1] in p and "estimator" in p})

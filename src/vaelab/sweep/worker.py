@@ -134,7 +134,8 @@ def evaluate_point(task: dict[str, Any], run: Any) -> None:
     """The sweep's metrics on the test split, merged into the run's metrics.json."""
     from vaelab.metrics import evaluate, store_results
 
-    metrics = [name for name in task["metrics"] if _applicable(name, run)]
+    metrics = [name for name in task["metrics"]
+               if _applicable(name, run, task["options"].get(name))]
     if metrics:
         results = evaluate(run.model, run.data, metrics, seed=0, split="test",
                            batch_size=run.config.train.eval_batch_size,
@@ -142,8 +143,12 @@ def evaluate_point(task: dict[str, Any], run: Any) -> None:
         store_results(run.path, results, split="test")
 
 
-def _applicable(name: str, run: Any) -> bool:
-    """Label-free splits skip the metrics that need labels (as `vaelab eval` does)."""
+def _applicable(name: str, run: Any, options: dict[str, Any] | None) -> bool:
+    """A sweep's metric that does not apply to a run (its data: labels, images, factors;
+    its model: an autoencoder has no q(z|x) for IS-NLL) is skipped for that run, as
+    `vaelab eval --all` skips it; its summary cell shows none."""
     from vaelab.metrics import METRICS
 
-    return not (METRICS.get(name).needs_labels and run.data.test.y is None)
+    metric = METRICS.get(name)
+    return (metric.unmet(run.data, "test", options) is None
+            and metric.unfit(run.model) is None)
