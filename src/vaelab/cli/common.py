@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,16 @@ def indented(text: str, style: str = "") -> Padding:
     """A note under a table: indented by two, wrapped at the console's width and not
     padded to it (a pipe's console is PIPE_WIDTH wide)."""
     return Padding(Text(text, style=style), (0, 0, 0, 2), expand=False)
+
+
+def estimator_lines(pairs: Iterable[tuple[str, str]]) -> list[str]:
+    """(column header, estimator text) pairs → one line per distinct text, naming the
+    columns it belongs to: "FID, FID rec: Fréchet distance of ..." (compare, sweep)."""
+    owners: dict[str, list[str]] = {}  # text → the columns it belongs to
+    for header, text in pairs:
+        if text and header not in owners.setdefault(text, []):
+            owners[text].append(header)
+    return [f"{', '.join(headers)}: {text}" for text, headers in owners.items()]
 
 
 def png_path(out: str) -> Path:

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from vaelab.cli.app import CONTEXT, cli
-from vaelab.cli.common import indented, print_metrics, terminal_console
+from vaelab.cli.common import estimator_lines, indented, print_metrics, terminal_console
 from vaelab.errors import VaelabError
 from vaelab.metrics import DEFAULT_METRICS, metric_names
 from vaelab.metrics.features import DEFAULT_FEATURES, FEATURE_NETWORKS, prepare_feature_network
@@ -161,13 +161,9 @@ def _evaluate(run_dir: str, names: list[str], explicit: bool, iw_samples: int,
     # Degenerate data, or a model a metric does not fit (Metric.unfit): refuse what was
     # asked for by name, skip the others.
     for name in list(names):
-        metric = METRICS.get(name)
-        reason = metric.unmet(data, split, options.get(name))
-        more_data = reason is not None and reason.startswith(TOO_LITTLE_DATA)
-        remedy = " or train on more data" if more_data else ""
-        if reason is None:
-            reason = metric.unfit(run.model)
+        reason = METRICS.get(name).inapplicable(data, split, options.get(name), run.model)
         if reason is not None:
+            remedy = " or train on more data" if reason.startswith(TOO_LITTLE_DATA) else ""
             if explicit:
                 raise VaelabError(f"metric {name} {reason} ({run_dir}); leave it out of "
                                   f"--metrics{remedy}")
@@ -287,13 +283,8 @@ def compare(run_dirs: tuple[str, ...], split: str, checkpoint: str, as_json: boo
     # Under the table, at full width: the models, the estimators and the warnings.
     lines = [f"{Path(row['run']).name}: {row['dataset']}, {row['model']}" for row in rows]
     lines.append(units_line(numbers) + (" · bold: best of the runs" if best else ""))
-    estimators: dict[str, list[str]] = {}  # text → the columns it belongs to
-    for number in numbers:
-        for row in rows:
-            text = number.estimator_text(row["metrics"])
-            if text and number.header not in estimators.setdefault(text, []):
-                estimators[text].append(number.header)
-    lines += [f"{', '.join(headers)}: {text}" for text, headers in estimators.items()]
+    lines += estimator_lines((number.header, number.estimator_text(row["metrics"]))
+                             for number in numbers for row in rows)
     for line in dict.fromkeys(lines):
         console.print(indented(line))
     for note in notes:

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from vaelab.cli.app import CONTEXT, cli
-from vaelab.cli.common import indented, terminal_console
+from vaelab.cli.common import estimator_lines, indented, terminal_console
 from vaelab.cli.train import apply_options, config_options
 from vaelab.errors import VaelabError
 
@@ -166,13 +166,9 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
         better = f", {metric['better']} is better" if metric.get("better") else ""
         legend.append(f"{metric.get('short') or metric['label']}: {metric['label']}{better}")
     lines = [" · ".join(legend)] if legend else []
-    estimators: dict[str, list[str]] = {}  # text → the columns it belongs to (as compare)
-    for metric in summary["metrics"]:
-        header = metric.get("short") or metric["label"]
-        for text in filter(None, (metric["estimator"] or "").split(" | ")):
-            if header not in estimators.setdefault(text, []):
-                estimators[text].append(header)
-    lines += [f"{', '.join(headers)}: {text}" for text, headers in estimators.items()]
+    lines += estimator_lines((metric.get("short") or metric["label"], text)
+                             for metric in summary["metrics"]
+                             for text in (metric["estimator"] or "").split(" | "))
     for line in lines:
         console.print(indented(line, "dim"))
     for group in summary["groups"]:

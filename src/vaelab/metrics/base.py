@@ -91,6 +91,15 @@ class Metric:
             reason = self.model_unfit(model)
         return reason
 
+    def inapplicable(self, data: PreparedData, split: str, options: dict[str, Any] | None,
+                     model: VAE | None) -> str | None:
+        """Why this metric cannot score ``split`` of ``data`` with ``model`` (``unmet``,
+        then ``unfit``; the model is not checked when None), or None."""
+        reason = self.unmet(data, split, options)
+        if reason is None and model is not None:
+            reason = self.unfit(model)
+        return reason
+
 
 METRICS: Registry[Metric] = Registry("metric")
 
@@ -224,10 +233,7 @@ def check_applicable(name: str, data: PreparedData, split: str,
     """Refuse, in one line, a metric the data cannot support with ``options``, or one that
     does not apply to ``model`` (gatherers call this first, so the Python API refuses as
     the command line does)."""
-    metric = METRICS.get(name)
-    reason = metric.unmet(data, split, options)
-    if reason is None and model is not None:
-        reason = metric.unfit(model)
+    reason = METRICS.get(name).inapplicable(data, split, options, model)
     if reason is not None:
         raise VaelabError(f"metric {name} {reason}; leave it out of --metrics")
 

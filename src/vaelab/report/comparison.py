@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vaelab.describe import describe_model
-from vaelab.metrics.columns import comparability_notes, headline_columns
+from vaelab.metrics.columns import column_for, comparability_notes, headline_columns
 from vaelab.metrics.shown import MISSING, best_index, number_or_none, with_training_time
 from vaelab.report.cells import (
     Cell,
@@ -46,8 +46,6 @@ def declared_columns() -> list[Column]:
 
 def summary_columns(summary: dict[str, Any] | None) -> list[Column]:
     """summary.json's columns (written by `vaelab sweep` from the same declarations)."""
-    from vaelab.metrics.columns import column_for
-
     columns = []
     for metric in (summary or {}).get("metrics", []):
         key = str(metric.get("key", ""))
@@ -71,7 +69,7 @@ def column_estimators(column: Column, runs: list[RunData]) -> list[str]:
     """From summary.json, else the estimators of the metric dicts holding the numbers."""
     if column.estimator is not None:  # several runs' estimators: joined with " | "
         return column.estimator.split(" | ") if column.estimator else []
-    declared = {c.label: c for c in headline_columns("test")}.get(column.label)
+    declared = column_for(".".join(column.path)) if column.declared else None
     if declared is not None:  # the number's own text (Number.estimator_text)
         return sorted({declared.estimator(run.metrics) for run in runs
                        if declared.value(run.metrics) is not None} - {""})

@@ -149,6 +149,4 @@ def _applicable(name: str, run: Any, options: dict[str, Any] | None) -> bool:
     `vaelab eval --all` skips it; its summary cell shows none."""
     from vaelab.metrics import METRICS
 
-    metric = METRICS.get(name)
-    return (metric.unmet(run.data, "test", options) is None
-            and metric.unfit(run.model) is None)
+    return METRICS.get(name).inapplicable(run.data, "test", options, run.model) is None
